@@ -1,0 +1,143 @@
+"""Command line: ``heritage scan``, ``heritage zoo``, ``heritage eval``.
+
+Exit codes: 0 success; 1 the scan finished but rejected some inputs (they are listed in the
+JSON); 2 the command could not run (bad arguments, missing directory, unwritable output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from heritage.config import ClusteringMethod, DistanceMetric, HeritageConfig, LayerFilter, TreeBuildingMethod
+from heritage.exceptions import HeritageError
+
+EXIT_OK, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2
+log = logging.getLogger("heritage")
+
+
+def _names(enum: type) -> list[str]:
+    return [e.value for e in enum]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heritage", description="Recover model families and genealogy trees "
+                                     "from neural network weights.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scan = sub.add_parser("scan", help="scan a directory of checkpoints into families and trees")
+    scan.add_argument("dir", type=Path, help="directory of models (each a weight file or a Hugging Face directory)")
+    scan.add_argument("--json", dest="json_out", type=Path, required=True, help="where to write the result JSON")
+    scan.add_argument("--metric", choices=_names(DistanceMetric), default="auto")
+    scan.add_argument("--clustering", choices=_names(ClusteringMethod), default="auto")
+    scan.add_argument("--tree", choices=_names(TreeBuildingMethod), default="mother")
+    scan.add_argument("--families", type=int, default=None, help="force this many families (default: estimate)")
+    scan.add_argument("--layers", choices=_names(LayerFilter), default="matrices",
+                      help="tensors compared: 2-D matrices (default), square matrices only, or all")
+    scan.add_argument("--lambda", dest="lam", type=float, default=0.3, help="MoTHer direction penalty weight")
+    scan.add_argument("--sign", type=int, choices=[1, -1], default=None,
+                      help="force the kurtosis direction (+1: parents have higher kurtosis); default: from data")
+    scan.add_argument("--quiet", action="store_true", help="print no summary or progress")
+
+    zoo = sub.add_parser("zoo", help="train a model zoo for real and write its true genealogy")
+    zoo.add_argument("dir", type=Path, help="empty (or new) directory for the models")
+    zoo.add_argument("--truth", type=Path, required=True, help="truth JSON, outside DIR")
+    zoo.add_argument("--families", type=int, default=4)
+    zoo.add_argument("--children", type=int, default=3, help="children per model, each generation")
+    zoo.add_argument("--depth", type=int, default=2, help="generations below each root")
+    zoo.add_argument("--mode", choices=["ft", "lora"], default="ft")
+    zoo.add_argument("--seed", type=int, default=0)
+    zoo.add_argument("--width", type=int, default=64)
+    zoo.add_argument("--layers", type=int, default=3)
+
+    ev = sub.add_parser("eval", help="score a scan result against a zoo's truth file")
+    ev.add_argument("result", type=Path)
+    ev.add_argument("truth", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"scan": _scan, "zoo": _zoo, "eval": _eval}[args.command](args)
+    except (HeritageError, OSError, ValueError) as exc:
+        print(f"heritage {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+class _Bars:
+    """One tqdm bar per engine stage, on stderr, silent when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bars = enabled, {}  # type: ignore[var-annotated]
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="tensor" if stage == "distance" else "model",
+                                          file=sys.stderr, disable=None, leave=False)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from heritage.pipeline import Heritage
+    from heritage.render import summary
+
+    if not args.dir.is_dir():
+        raise HeritageError(f"{args.dir}: not a directory")
+    config = HeritageConfig(metric=args.metric, clustering=args.clustering, tree=args.tree, families=args.families,
+                            layer_filter=args.layers, mother_lambda=args.lam, sign=args.sign)
+    bars = _Bars(not args.quiet)
+    try:
+        result = Heritage(config).scan(args.dir, progress=bars)
+    finally:
+        bars.close()
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    result.write_json(args.json_out)
+    if not result.models and not result.rejected:
+        print(f"heritage scan: no models found under {args.dir}", file=sys.stderr)
+    if not args.quiet:
+        print(summary(result))
+        print(f"\nresult written to {args.json_out}")
+    return EXIT_REJECTED if result.rejected else EXIT_OK
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from heritage.zoo import ZooConfig, generate_zoo
+
+    config = ZooConfig(families=args.families, children=args.children, depth=args.depth, mode=args.mode,
+                       seed=args.seed, width=args.width, layers=args.layers)
+    with tqdm(desc="training", unit="model", file=sys.stderr, disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        truth = generate_zoo(args.dir, args.truth, config, progress=progress)
+    print(f"trained {len(truth['models'])} models into {args.dir}; true tree in {args.truth}")
+    return EXIT_OK
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from heritage.evaluate import evaluate_files
+
+    print(json.dumps(evaluate_files(args.result, args.truth), indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Reader for PyTorch pickles (``.bin``, ``.pt``, ``.pth``, ``.ckpt``).
+
+Only ``torch.load(..., weights_only=True)`` is ever used: a pickle that needs anything beyond
+tensors and plain containers is refused with :class:`UnsafeCheckpointError` and never executed.
+Zip-format files are memory-mapped, so tensors are paged in block by block.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heritage.exceptions import CorruptCheckpointError, NotAWeightFileError, UnsafeCheckpointError
+from heritage.io.base import TensorInfo, TensorLoader
+from heritage.io.convert import dtype_name, to_numpy
+
+# Phrases torch's restricted unpickler uses when a pickle asks for code rather than data.
+_UNSAFE_MARKERS = ("Unsupported global", "Unsupported class", "Unsupported operand", "Trying to call",
+                   "Unsupported type", "is not an allowed global")
+
+
+def _flatten(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
+    """Collect tensors from nested dicts (``{"state_dict": {...}}`` and the like) under dotted names."""
+    if isinstance(obj, torch.Tensor):
+        out[prefix] = obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+
+
+class TorchPickleReader(TensorLoader):
+    """One PyTorch checkpoint file, loaded with the restricted unpickler."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        tensors: dict[str, torch.Tensor] = {}
+        _flatten(self._load(), "", tensors)
+        if not tensors:
+            raise NotAWeightFileError(self.path, "the checkpoint holds no tensors")
+        self._tensors = tensors
+        self._info = {n: TensorInfo(tuple(t.shape), dtype_name(t.dtype)) for n, t in tensors.items()}
+
+    def _load(self) -> object:
+        is_zip = zipfile.is_zipfile(self.path)
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
+        except pickle.UnpicklingError as exc:
+            text = str(exc)
+            if any(marker in text for marker in _UNSAFE_MARKERS):
+                raise UnsafeCheckpointError(
+                    self.path,
+                    "refused: the pickle needs code beyond tensors to load "
+                    f"({_first_line(text)}); re-save it as safetensors from a trusted environment",
+                ) from exc
+            raise CorruptCheckpointError(self.path, f"not a readable PyTorch checkpoint ({_first_line(text)})") from exc
+        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+            raise CorruptCheckpointError(
+                self.path, f"not a readable PyTorch checkpoint ({_first_line(str(exc))}); truncated or damaged?"
+            ) from exc
+
+    def info(self) -> dict[str, TensorInfo]:
+        return self._info
+
+    def files(self) -> list[Path]:
+        return [self.path]
+
+    def get_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        tensor = self._tensors[name]
+        return to_numpy(tensor[start:stop] if tensor.dim() else tensor)
+
+    def close(self) -> None:
+        self._tensors = {}
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else "unknown error"

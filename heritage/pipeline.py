@@ -1,0 +1,266 @@
+"""The facade that runs the whole engine: scan a directory into families and genealogy trees.
+
+Flow (see DESIGN.md): discover -> open and fingerprint headers (sha256, names, shapes) ->
+comparability blocks -> one streamed pass per block (statistics + pairwise distances) ->
+families -> one tree per family -> :class:`HeritageResult`. Bad inputs never stop a scan: each
+lands in ``rejected`` with the file and the reason, and the good models are still processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from heritage.blocks import Block, find_blocks
+from heritage.clustering import make_clusterer
+from heritage.config import ClusteringMethod, DistanceMetric, HeritageConfig
+from heritage.distance import PairwiseStats, choose_metric
+from heritage.exceptions import (
+    CheckpointError,
+    CorruptCheckpointError,
+    DuplicateModelError,
+    NonFiniteWeightsError,
+    NotAWeightFileError,
+    UnsafeCheckpointError,
+)
+from heritage.fingerprint import Fingerprint, normalise_names
+from heritage.io import ModelSource, TensorLoader, discover_models, open_model
+from heritage.io.multi_file import MultiFileReader
+from heritage.result import EdgeRecord, FamilyRecord, HeritageResult, ModelRecord, RejectedRecord
+from heritage.tree import FamilyTree, build_tree, decide_sign
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+_KINDS = {CorruptCheckpointError: "corrupt", UnsafeCheckpointError: "unsafe", NotAWeightFileError: "not_weights",
+          NonFiniteWeightsError: "non_finite", DuplicateModelError: "duplicate"}
+DEFAULT_SIGN = 1  # the published ViT convention, used only when no family's data decides
+
+
+@dataclass
+class _Model:
+    fp: Fingerprint
+    loader: TensorLoader
+
+
+@dataclass
+class _BlockOutcome:
+    block: Block
+    ids: list[str]  # good members, in block order
+    distances: np.ndarray  # the chosen metric, over good members
+    stats: PairwiseStats
+    metric: DistanceMetric
+    kurtosis: np.ndarray
+
+
+class Heritage:
+    """Recover families and genealogy trees from checkpoints.
+
+    Example
+    -------
+    >>> result = Heritage(HeritageConfig()).scan("zoo/")          # doctest: +SKIP
+    >>> [f.root for f in result.families]                        # doctest: +SKIP
+    """
+
+    def __init__(self, config: HeritageConfig | None = None) -> None:
+        self.config = config or HeritageConfig()
+
+    def scan(self, root: str | Path, progress: Progress | None = None) -> HeritageResult:
+        """Scan every model under ``root`` (a directory, or one model) and return the result."""
+        seconds: dict[str, float] = {}
+        result = HeritageResult()
+        tick = time.perf_counter()
+        sources = discover_models(root)
+        models = self._open_all(sources, result, progress)
+        seconds["load"] = time.perf_counter() - tick
+        try:
+            tick = time.perf_counter()
+            outcomes = self._distances(models, result, progress)
+            seconds["distance"] = time.perf_counter() - tick
+        finally:
+            for m in models:
+                m.loader.close()
+        tick = time.perf_counter()
+        families = self._families(outcomes)
+        seconds["clustering"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        self._trees(outcomes, families, {m.fp.id: m.fp for m in models}, result)
+        seconds["tree"] = time.perf_counter() - tick
+        result.run = {"params": self.config.as_params(), "seconds": seconds, "root": str(root),
+                      "counts": {"found": len(sources), "models": len(result.models),
+                                 "families": len(result.families), "rejected": len(result.rejected)}}
+        return result
+
+    # -- load ---------------------------------------------------------------------------------------
+    def _open_all(self, sources: list[ModelSource], result: HeritageResult, progress: Progress | None) -> list[_Model]:
+        models: list[_Model] = []
+        by_sha: dict[str, str] = {}
+        for done, source in enumerate(sources, 1):
+            try:
+                model = _open_one(source)
+                if model.fp.sha256 in by_sha:
+                    model.loader.close()
+                    raise DuplicateModelError(source.path, f"same bytes as model {by_sha[model.fp.sha256]!r}")
+                by_sha[model.fp.sha256] = source.id
+                models.append(model)
+            except CheckpointError as exc:
+                _reject(result, source.id, exc)
+            if progress:
+                progress("load", done, len(sources))
+        return models
+
+    # -- distances ----------------------------------------------------------------------------------
+    def _distances(self, models: list[_Model], result: HeritageResult, progress: Progress | None) -> list[_BlockOutcome]:
+        from heritage.tensor_pass import run_block_pass
+
+        fps = [m.fp for m in models]
+        blocks = find_blocks(fps, self.config.min_shared_fraction, self.config.layer_filter)
+        total = sum(len(b.common) for b in blocks)
+        done = 0
+
+        def tensor_done() -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress("distance", done, total)
+
+        outcomes = []
+        for block in blocks:
+            members = [models[i] for i in block.members]
+            passed = run_block_pass(block, [m.fp for m in members], [m.loader for m in members], self.config,
+                                    tensor_done)
+            for local, reason in sorted(passed.bad.items()):
+                fp = members[local].fp
+                _reject(result, fp.id, NonFiniteWeightsError(fp.path, reason)
+                        if "non-finite" in reason else CorruptCheckpointError(fp.path, reason))
+            good = [i for i in range(len(members)) if i not in passed.bad]
+            if not good:
+                continue
+            stats = _subset(passed.stats, good)
+            metric = choose_metric(self.config.metric, stats, self.config.relatedness_cosine)
+            kurt = np.array([members[i].fp.kurtosis_over(list(block.compared)) for i in good])
+            outcomes.append(_BlockOutcome(block, [members[i].fp.id for i in good], stats.matrix(metric), stats,
+                                          metric, kurt))
+        return outcomes
+
+    # -- families -----------------------------------------------------------------------------------
+    def _families(self, outcomes: list[_BlockOutcome]) -> list[tuple[int, list[int]]]:
+        """(block index, member positions) per family."""
+        cfg = self.config
+        use_cosine = cfg.clustering is ClusteringMethod.AUTO
+
+        def matrix(o: _BlockOutcome) -> np.ndarray:
+            return o.stats.cosine if use_cosine else o.distances
+
+        if cfg.families is None:
+            families = []
+            for b, o in enumerate(outcomes):
+                labels = make_clusterer(cfg.clustering, None, cfg.relatedness_cosine, cfg.seed).fit(matrix(o)).labels_
+                families += [(b, list(np.flatnonzero(labels == k))) for k in range(labels.max() + 1)]
+            return families
+        # A forced count is global: blocks are scaled to [0, 1] and kept apart at 2, then split again,
+        # so incomparable models never share a family even if that means more families than asked.
+        sizes = [len(o.ids) for o in outcomes]
+        full = np.full((sum(sizes), sum(sizes)), 2.0)
+        offsets = np.cumsum([0, *sizes])
+        for b, o in enumerate(outcomes):
+            m = matrix(o)
+            scale = m.max() if m.size and m.max() > 0 else 1.0
+            full[offsets[b]:offsets[b + 1], offsets[b]:offsets[b + 1]] = m / scale
+        labels = make_clusterer(cfg.clustering, cfg.families, cfg.relatedness_cosine, cfg.seed).fit(full).labels_
+        families = []
+        for b in range(len(outcomes)):
+            local = labels[offsets[b]:offsets[b + 1]]
+            families += [(b, list(np.flatnonzero(local == k))) for k in sorted(set(local))]
+        return families
+
+    # -- trees --------------------------------------------------------------------------------------
+    def _trees(self, outcomes: list[_BlockOutcome], families: list[tuple[int, list[int]]],
+               fps: dict[str, Fingerprint], result: HeritageResult) -> None:
+        cfg = self.config
+        decided = []
+        for b, members in families:
+            o = outcomes[b]
+            d, k = o.distances[np.ix_(members, members)], o.kurtosis[members]
+            decided.append(decide_sign(d, k, cfg.mother_lambda) if cfg.sign is None else (cfg.sign, 0.0))
+        vote = sum(s * e for s, e in decided if s is not None)
+        for (b, members), (sign, evidence) in zip(families, decided):
+            o = outcomes[b]
+            source = "config" if cfg.sign is not None else "family"
+            if sign is None:
+                sign, source = (int(np.sign(vote)), "vote") if vote else (DEFAULT_SIGN, "default")
+            d, k = o.distances[np.ix_(members, members)], o.kurtosis[members]
+            tree = build_tree(d, k, cfg.tree, sign, cfg.mother_lambda)
+            self._record_family(o, members, d, k, tree, source, evidence, fps, result)
+        result.models.sort(key=lambda m: m.id)
+        result.families.sort(key=lambda f: f.id)
+
+    def _record_family(self, o: _BlockOutcome, members: list[int], d: np.ndarray, k: np.ndarray, tree: FamilyTree,
+                       source: str, evidence: float, fps: dict[str, Fingerprint], result: HeritageResult) -> None:
+        ids = [o.ids[i] for i in members]
+        family_id = f"family:{ids[tree.root]}"
+        medoid = ids[int(np.argmin(d.sum(axis=1)))]
+        edges = [EdgeRecord(ids[p], ids[j], float(d[p, j]), c, tree.method.value) for p, j, c in tree.edges()]
+        off = d[~np.eye(len(d), dtype=bool)]
+        stats = {"size": float(len(ids)), "mean_distance": float(off.mean()) if off.size else 0.0,
+                 "max_distance": float(off.max()) if off.size else 0.0,
+                 "mean_confidence": float(np.mean([e.confidence for e in edges])) if edges else 1.0,
+                 "depth": float(_depth(tree.parent))}
+        result.families.append(FamilyRecord(family_id, sorted(ids), ids[tree.root], medoid, o.metric.value, tree.sign,
+                                            source, evidence, stats))
+        result.edges.extend(sorted(edges, key=lambda e: (e.parent, e.child)))
+        parents = {e.child: e.parent for e in edges}
+        for pos, model_id in enumerate(ids):
+            fp = fps[model_id]
+            result.models.append(ModelRecord(model_id, family_id, float(k[pos]), fp.num_params, fp.sha256, fp.path,
+                                             fp.format, fp.architecture, parents.get(model_id)))
+
+
+def _open_one(source: ModelSource) -> _Model:
+    loader = open_model(source.path)
+    try:
+        infos = loader.info()
+        names = normalise_names(list(infos))
+        tensors = {norm: infos[stored] for norm, stored in names.items()}
+        if not any(t.is_float for t in tensors.values()):
+            raise NotAWeightFileError(source.path, "holds no floating-point tensors")
+        fp = Fingerprint(source.id, str(source.path), _format_name(loader), loader.sha256(), tensors, names)
+    except (CheckpointError, OSError) as exc:
+        loader.close()
+        if isinstance(exc, OSError):
+            raise CorruptCheckpointError(source.path, f"cannot read: {exc}") from exc
+        raise
+    return _Model(fp, loader)
+
+
+def _format_name(loader: TensorLoader) -> str:
+    files = loader.files()
+    kind = "safetensors" if files[0].suffix == ".safetensors" else "pytorch"
+    return f"sharded-{kind}" if isinstance(loader, MultiFileReader) else kind
+
+
+def _reject(result: HeritageResult, model_id: str, exc: CheckpointError) -> None:
+    kind = next((v for k, v in _KINDS.items() if isinstance(exc, k)), "error")
+    log.warning("rejected %s: %s", model_id, exc.reason)
+    result.rejected.append(RejectedRecord(model_id, exc.reason, kind))
+
+
+def _subset(stats: PairwiseStats, keep: list[int]) -> PairwiseStats:
+    ix = np.ix_(keep, keep)
+    return PairwiseStats(stats.l2[ix], stats.cosine[ix], stats.cosine_similarity[ix],
+                         None if stats.mother is None else stats.mother[ix],
+                         None if stats.rank is None else stats.rank[ix], stats.rank_capacity)
+
+
+def _depth(parent: np.ndarray) -> int:
+    best = 0
+    for j in range(len(parent)):
+        steps, v = 0, j
+        while parent[v] >= 0:
+            v, steps = int(parent[v]), steps + 1
+        best = max(best, steps)
+    return best
