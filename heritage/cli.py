@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,8 +23,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2
 log = logging.getLogger("heritage")
 
 
-def _names(enum: type) -> list[str]:
-    return [e.value for e in enum]
+def _names(enum: type[Enum]) -> list[str]:
+    return [str(e.value) for e in enum]
 
 
 def build_parser() -> argparse.ArgumentParser:

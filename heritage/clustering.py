@@ -109,8 +109,8 @@ class ThresholdClustering(_FamilyClusterer):
             return self.threshold
         heights = _mst_heights(d)
         if self.n_families is not None:
-            h = np.sort(heights)[::-1]
-            return float(h[self.n_families - 1] * (1 - 1e-9)) if self.n_families > 1 else float(h[0])
+            # Keeping MST edges up to the k-th largest leaves exactly k components.
+            return float(np.sort(heights)[::-1][self.n_families - 1])
         return largest_gap_cut(heights)
 
     def _fit(self, d: np.ndarray) -> np.ndarray:

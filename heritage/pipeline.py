@@ -32,6 +32,7 @@ from heritage.fingerprint import Fingerprint, normalise_names
 from heritage.io import ModelSource, TensorLoader, discover_models, open_model
 from heritage.io.multi_file import MultiFileReader
 from heritage.result import EdgeRecord, FamilyRecord, HeritageResult, ModelRecord, RejectedRecord
+from heritage.tensor_pass import run_block_pass
 from heritage.tree import FamilyTree, build_tree, decide_sign
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,8 @@ class Heritage:
         return models
 
     # -- distances ----------------------------------------------------------------------------------
-    def _distances(self, models: list[_Model], result: HeritageResult, progress: Progress | None) -> list[_BlockOutcome]:
-        from heritage.tensor_pass import run_block_pass
-
+    def _distances(self, models: list[_Model], result: HeritageResult,
+                   progress: Progress | None) -> list[_BlockOutcome]:
         fps = [m.fp for m in models]
         blocks = find_blocks(fps, self.config.min_shared_fraction, self.config.layer_filter)
         total = sum(len(b.common) for b in blocks)
@@ -160,7 +160,7 @@ class Heritage:
             families = []
             for b, o in enumerate(outcomes):
                 labels = make_clusterer(cfg.clustering, None, cfg.relatedness_cosine, cfg.seed).fit(matrix(o)).labels_
-                families += [(b, list(np.flatnonzero(labels == k))) for k in range(labels.max() + 1)]
+                families += [(b, [int(i) for i in np.flatnonzero(labels == k)]) for k in range(labels.max() + 1)]
             return families
         # A forced count is global: blocks are scaled to [0, 1] and kept apart at 2, then split again,
         # so incomparable models never share a family even if that means more families than asked.
@@ -175,7 +175,7 @@ class Heritage:
         families = []
         for b in range(len(outcomes)):
             local = labels[offsets[b]:offsets[b + 1]]
-            families += [(b, list(np.flatnonzero(local == k))) for k in sorted(set(local))]
+            families += [(b, [int(i) for i in np.flatnonzero(local == k)]) for k in sorted(set(local))]
         return families
 
     # -- trees --------------------------------------------------------------------------------------

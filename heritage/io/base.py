@@ -78,7 +78,7 @@ def sha256_of_files(files: Iterable[Path], relative_to: Path | None = None) -> s
         if relative_to is not None:
             digest.update(str(file.relative_to(relative_to)).encode() + b"\0")
         with open(file, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(_HASH_BLOCK), b""):
+            while block := handle.read(_HASH_BLOCK):
                 digest.update(block)
     return digest.hexdigest()
 

@@ -48,4 +48,5 @@ class SafetensorsReader(TensorLoader):
         return to_numpy(tensor)
 
     def close(self) -> None:
-        self._handle = None
+        # safe_open has no close(); dropping the handle releases the memory map.
+        self.__dict__.pop("_handle", None)
