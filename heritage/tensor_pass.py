@@ -77,7 +77,7 @@ def _read_rows(fps: list[Fingerprint], loaders: list[TensorLoader], name: str, s
                 bad[local] = exc.reason
             else:
                 if not np.isfinite(part).all():
-                    bad[local] = _nonfinite_reason(name, part)
+                    bad[local] = _nonfinite_reason(fp.stored_names[name], part)
                     part = None
         parts.append(part)
     shape = next((p.shape for p in parts if p is not None), None)
@@ -100,7 +100,7 @@ def _own_tensor_stats(fp: Fingerprint, loader: TensorLoader, name: str, budget: 
             bad[local] = exc.reason
             return
         if not np.isfinite(rows).all():
-            bad[local] = _nonfinite_reason(name, rows)
+            bad[local] = _nonfinite_reason(fp.stored_names[name], rows)
             return
         moments.update(rows.reshape(1, -1))
     fp.stats[name] = moments.finish()[0]

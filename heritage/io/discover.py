@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from heritage.exceptions import CheckpointError, NotAWeightFileError, UnsafeCheckpointError
+from heritage.exceptions import CheckpointError, CorruptCheckpointError, NotAWeightFileError, UnsafeCheckpointError
 from heritage.io.base import TensorLoader
 from heritage.io.multi_file import MultiFileReader, read_weight_map
 from heritage.io.safetensors_file import SafetensorsReader
@@ -131,7 +131,7 @@ def _open_dir(path: Path) -> TensorLoader:
             shard_names = sorted(set(read_weight_map(index).values()))
             missing = [n for n in shard_names if not (path / n).is_file() or "/" in n or n.startswith(".")]
             if missing:
-                raise CheckpointError(index, f"the index names shard {missing[0]!r}, which is missing")
+                raise CorruptCheckpointError(index, f"the index names shard {missing[0]!r}, which is missing")
             return _union(path, [path / n for n in shard_names], index)
         weights = [p for p in files if p.suffix.lower() in suffixes]
         if weights:

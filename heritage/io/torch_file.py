@@ -8,6 +8,7 @@ Zip-format files are memory-mapped, so tensors are paged in block by block.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +20,15 @@ from heritage.exceptions import CorruptCheckpointError, NotAWeightFileError, Uns
 from heritage.io.base import TensorInfo, TensorLoader
 from heritage.io.convert import dtype_name, to_numpy
 
-# Phrases torch's restricted unpickler uses when a pickle asks for code rather than data.
-_UNSAFE_MARKERS = ("Unsupported global", "Unsupported class", "Unsupported operand", "Trying to call",
-                   "Unsupported type", "is not an allowed global")
+# Phrases torch's restricted unpickler uses when a pickle asks for code rather than data (matched
+# case-insensitively: torch says both "Unsupported global: GLOBAL x" and "unsupported GLOBAL x ... is blocked").
+_UNSAFE_MARKERS = ("unsupported global", "unsupported class", "trying to call", "unsupported type",
+                   "is not an allowed global")
+# "Unsupported operand N" means code only for the opcodes that import or build objects (STACK_GLOBAL,
+# INST, OBJ, NEWOBJ_EX, EXT1/2/4); any other opcode is damaged or random bytes.
+_CODE_OPCODES = frozenset(pickle.STACK_GLOBAL + pickle.INST + pickle.OBJ + pickle.NEWOBJ_EX
+                          + pickle.EXT1 + pickle.EXT2 + pickle.EXT4)
+_OPERAND = re.compile(r"Unsupported operand (\d+)")
 
 
 def _flatten(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
@@ -51,16 +58,21 @@ class TorchPickleReader(TensorLoader):
             return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
         except pickle.UnpicklingError as exc:
             text = str(exc)
-            if any(marker in text for marker in _UNSAFE_MARKERS):
+            unsafe = _unsafe_line(text)
+            if unsafe is not None:
                 raise UnsafeCheckpointError(
                     self.path,
                     "refused: the pickle needs code beyond tensors to load "
-                    f"({_first_line(text)}); re-save it as safetensors from a trusted environment",
+                    f"({unsafe}); re-save it as safetensors from a trusted environment",
                 ) from exc
-            raise CorruptCheckpointError(self.path, f"not a readable PyTorch checkpoint ({_first_line(text)})") from exc
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
             raise CorruptCheckpointError(
-                self.path, f"not a readable PyTorch checkpoint ({_first_line(str(exc))}); truncated or damaged?"
+                self.path, f"not a readable PyTorch checkpoint ({_unpickler_line(text)}); truncated or damaged?"
+            ) from exc
+        except Exception as exc:  # damaged pickles fail in arbitrary ways (IndexError, TypeError, ...)
+            raise CorruptCheckpointError(
+                self.path,
+                f"not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(str(exc))}); "
+                "truncated or damaged?",
             ) from exc
 
     def info(self) -> dict[str, TensorInfo]:
@@ -80,3 +92,18 @@ class TorchPickleReader(TensorLoader):
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else "unknown error"
+
+
+def _unsafe_line(text: str) -> str | None:
+    """The line of torch's message saying the pickle asked for code, or None when it did not."""
+    for line in text.splitlines():
+        lower = line.lower()
+        operand = _OPERAND.search(line)
+        if any(m in lower for m in _UNSAFE_MARKERS) or (operand and int(operand.group(1)) in _CODE_OPCODES):
+            return line.split("WeightsUnpickler error:")[-1].strip()[:300]
+    return None
+
+
+def _unpickler_line(text: str) -> str:
+    """The restricted unpickler's own complaint, without the advice torch wraps around it."""
+    return _first_line(text.split("WeightsUnpickler error:")[-1].split("Check the documentation of torch.load")[0])
