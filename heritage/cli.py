@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="scan a directory of checkpoints into families and trees")
-    scan.add_argument("dir", type=Path, help="directory of models (each a weight file or a Hugging Face directory)")
+    scan.add_argument("dir", type=Path, help="directory of models (each a weight file or a Hugging Face directory), or one model")
     scan.add_argument("--json", dest="json_out", type=Path, required=True, help="where to write the result JSON")
     scan.add_argument("--metric", choices=_names(DistanceMetric), default="auto")
     scan.add_argument("--clustering", choices=_names(ClusteringMethod), default="auto")
@@ -99,8 +99,8 @@ def _scan(args: argparse.Namespace) -> int:
     from heritage.pipeline import Heritage
     from heritage.render import summary
 
-    if not args.dir.is_dir():
-        raise HeritageError(f"{args.dir}: not a directory")
+    if not args.dir.exists():
+        raise HeritageError(f"{args.dir}: no such directory or file")
     config = HeritageConfig(metric=args.metric, clustering=args.clustering, tree=args.tree, families=args.families,
                             layer_filter=args.layers, mother_lambda=args.lam, sign=args.sign)
     bars = _Bars(not args.quiet)

@@ -14,8 +14,9 @@ import numpy as np
 
 from heritage.io.base import TensorInfo
 
-# Stripped anywhere at the front, any number of times: training-harness wrappers.
-HARNESS_PREFIXES = ("module.", "_orig_mod.")
+# Stripped at the front, any number of times: training-harness wrappers (DataParallel, torch.compile,
+# Lightning-style {"state_dict": ...} checkpoints).
+HARNESS_PREFIXES = ("module.", "_orig_mod.", "state_dict.", "model_state_dict.")
 # At most one of these task-model wrappers is stripped (transformers' base_model_prefix values).
 ARCHITECTURE_PREFIXES = (
     "base_model.model.", "model.", "bert.", "roberta.", "distilbert.", "deberta.", "electra.", "albert.",

@@ -42,7 +42,7 @@ UNSUPPORTED_SUFFIXES = {
     ".msgpack": "Flax msgpack weights are not supported; export the weights as safetensors",
     ".npz": "numpy archives are not supported; save the weights as safetensors",
 }
-_HF_WEIGHT_NAME = re.compile(r"^(model|pytorch_model|adapter_model)([-.].*)?\.(safetensors|bin)$")
+_HF_WEIGHT_NAME = re.compile(r"^(model|pytorch_model|adapter_model)(-\d+-of-\d+)?\.(safetensors|bin)$")
 
 
 @dataclass(frozen=True)
