@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="scan a directory of checkpoints into families and trees")
-    scan.add_argument("dir", type=Path, help="directory of models (each a weight file or a Hugging Face directory), or one model")
+    scan.add_argument("dir", type=Path, help="directory of models (weight files or Hugging Face dirs), or one model")
     scan.add_argument("--json", dest="json_out", type=Path, required=True, help="where to write the result JSON")
     scan.add_argument("--metric", choices=_names(DistanceMetric), default="auto")
     scan.add_argument("--clustering", choices=_names(ClusteringMethod), default="auto")

@@ -215,7 +215,7 @@ def _attach_lora(net: DigitNet, rank: int, gen: torch.Generator) -> list[nn.Para
     net.bert.requires_grad_(False)
     params: list[nn.Parameter] = []
     for block in net.bert.encoder.layer:
-        block.dense = LoRALinear(block.dense, rank, gen)
+        block.dense = LoRALinear(block.dense, rank, gen)  # type: ignore[arg-type]
         params += [block.dense.A, block.dense.B]
     return params
 
@@ -349,7 +349,8 @@ def _write_weights(model_dir: Path, tensors: dict[str, torch.Tensor], fmt: str) 
         torch.save(tensors, model_dir / "pytorch_model.bin")
     elif fmt == "sharded":
         sizes = {name: t.numel() * t.element_size() for name, t in tensors.items()}
-        total, names, shards = sum(sizes.values()), list(tensors), [{}, {}]
+        shards: list[dict[str, torch.Tensor]] = [{}, {}]
+        total, names = sum(sizes.values()), list(tensors)
         running = 0
         for i, name in enumerate(names):
             # first shard up to half the bytes, but leave at least one tensor for the second
@@ -475,7 +476,7 @@ def generate_zoo(
     _check(out_dir, truth_path, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     total = config.families * sum(config.children**d for d in range(config.depth + 1))
-    names_rng, taken = np.random.default_rng([config.seed, _TAG_NAMES, 0, 0]), set()
+    names_rng, taken = np.random.default_rng([config.seed, _TAG_NAMES, 0, 0]), set[str]()
     started, models = time.perf_counter(), []
     with _one_torch_thread():
         for family in range(config.families):
