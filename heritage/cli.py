@@ -16,7 +16,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from heritage.config import ClusteringMethod, DistanceMetric, HeritageConfig, LayerFilter, TreeBuildingMethod
+from heritage.config import (
+    ClusteringMethod,
+    DirectionStatistic,
+    DistanceMetric,
+    HeritageConfig,
+    LayerFilter,
+    TreeBuildingMethod,
+)
 from heritage.exceptions import HeritageError
 
 EXIT_OK, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2
@@ -43,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--layers", choices=_names(LayerFilter), default="matrices",
                       help="tensors compared: 2-D matrices (default), square matrices only, or all")
     scan.add_argument("--lambda", dest="lam", type=float, default=0.3, help="MoTHer direction penalty weight")
+    scan.add_argument("--direction", choices=_names(DirectionStatistic), default="auto",
+                      help="statistic that orders parents before children (default: per family from the data)")
     scan.add_argument("--sign", type=int, choices=[1, -1], default=None,
-                      help="force the kurtosis direction (+1: parents have higher kurtosis); default: from data")
+                      help="force the direction sign (+1: parents have the higher statistic); default: from data")
     scan.add_argument("--quiet", action="store_true", help="print no summary or progress")
 
     zoo = sub.add_parser("zoo", help="train a model zoo for real and write its true genealogy")
@@ -102,7 +111,8 @@ def _scan(args: argparse.Namespace) -> int:
     if not args.dir.exists():
         raise HeritageError(f"{args.dir}: no such directory or file")
     config = HeritageConfig(metric=args.metric, clustering=args.clustering, tree=args.tree, families=args.families,
-                            layer_filter=args.layers, mother_lambda=args.lam, sign=args.sign)
+                            layer_filter=args.layers, mother_lambda=args.lam, sign=args.sign,
+                            direction=args.direction)
     bars = _Bars(not args.quiet)
     try:
         result = Heritage(config).scan(args.dir, progress=bars)

@@ -15,9 +15,9 @@ When ``n_families`` is ``None`` it is estimated from the data:
     is the one with the best silhouette (2..10), kept only if that silhouette is at least 0.5.
 ``auto``
     Families are the connected components of the relatedness graph: two models are related when
-    their distance is at most ``threshold`` (the pipeline feeds ``1 - cosine similarity`` and
-    ``threshold = 1 - relatedness_cosine``: independently initialised networks are near
-    orthogonal, fine-tunes of one base are not). With ``n_families`` given, average linkage.
+    their distance is at most ``threshold`` (the pipeline feeds the scaled relatedness of
+    :func:`heritage.distance.relatedness`, related exactly when at most 1). With ``n_families``
+    given, average linkage.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class KMeansClustering(_FamilyClusterer):
 class RelatednessClustering(_FamilyClusterer):
     """Connected components of 'distance <= threshold' (``auto``; see the module docstring)."""
 
-    def __init__(self, threshold: float = 0.5, n_families: int | None = None) -> None:
+    def __init__(self, threshold: float = 1.0, n_families: int | None = None) -> None:
         super().__init__(n_families)
         self.threshold = threshold
 
@@ -195,11 +195,10 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return np.array([seen.setdefault(int(x), len(seen)) for x in labels], dtype=int)
 
 
-def make_clusterer(method: ClusteringMethod, n_families: int | None, relatedness_cosine: float,
-                   seed: int = 0) -> _FamilyClusterer:
-    """The registry of named clustering methods."""
+def make_clusterer(method: ClusteringMethod, n_families: int | None, seed: int = 0) -> _FamilyClusterer:
+    """The registry of named clustering methods (``auto`` expects scaled relatedness, threshold 1)."""
     if method is ClusteringMethod.AUTO:
-        return RelatednessClustering(threshold=1.0 - relatedness_cosine, n_families=n_families)
+        return RelatednessClustering(threshold=1.0, n_families=n_families)
     if method is ClusteringMethod.THRESHOLD:
         return ThresholdClustering(n_families=n_families)
     if method is ClusteringMethod.DBSCAN:

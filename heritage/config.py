@@ -36,6 +36,14 @@ class TreeBuildingMethod(str, Enum):
     KURTOSIS_ONLY = "kurtosis"
 
 
+class DirectionStatistic(str, Enum):
+    """The per-model scalar whose order gives edge direction; values are the CLI names."""
+
+    AUTO = "auto"  # per family, the statistic whose order the family's data supports more strongly
+    KURTOSIS = "kurtosis"  # summed excess kurtosis of the compared tensors (published MoTHer)
+    NORM = "norm"  # Euclidean norm of the compared tensors (grows with training without weight decay)
+
+
 class LayerFilter(str, Enum):
     """Which tensors feed distances and kurtosis."""
 
@@ -61,8 +69,9 @@ class HeritageConfig:
         shape) hold at least this fraction of *each* model's parameters.
     relatedness_cosine:
         ``auto`` clustering joins two comparable models into one family when the cosine
-        similarity of their shared weights is at least this. Independently initialised networks
-        are close to orthogonal (cosine near 0); fine-tunes of one base stay far above 0.5.
+        similarity of their compared weights is at least this (or their difference is low-rank;
+        see :mod:`heritage.distance`). Independently initialised networks are close to orthogonal
+        (cosine of order 1/sqrt(parameters)); fine-tunes of one base stay well above 0.2.
     mother_lambda:
         Weight of the kurtosis-direction penalty in the MoTHer edge cost (published: 0.3).
     rank_sketch:
@@ -70,18 +79,21 @@ class HeritageConfig:
     chunk_bytes:
         Upper bound on the float64 buffer holding one tensor (or a row block of it) across all
         models of a block; bounds the scan's memory.
+    direction:
+        Which per-model statistic orders parents before children (see :mod:`heritage.tree`).
     sign:
-        Kurtosis direction: ``None`` decides it per family from the data; +1 says the parent has
-        the higher kurtosis, -1 the lower.
+        Direction sign: ``None`` decides it per family from the data; +1 says the parent has the
+        higher statistic, -1 the lower.
     """
 
     metric: DistanceMetric = DistanceMetric.AUTO
     clustering: ClusteringMethod = ClusteringMethod.AUTO
     tree: TreeBuildingMethod = TreeBuildingMethod.MOTHER
+    direction: DirectionStatistic = DirectionStatistic.AUTO
     families: int | None = None
     layer_filter: LayerFilter = LayerFilter.MATRICES
     min_shared_fraction: float = 0.5
-    relatedness_cosine: float = 0.5
+    relatedness_cosine: float = 0.2
     mother_lambda: float = 0.3
     rank_sketch: int = 32
     chunk_bytes: int = 256 * 2**20
@@ -90,7 +102,8 @@ class HeritageConfig:
 
     def __post_init__(self) -> None:
         for name, enum in (("metric", DistanceMetric), ("clustering", ClusteringMethod),
-                           ("tree", TreeBuildingMethod), ("layer_filter", LayerFilter)):
+                           ("tree", TreeBuildingMethod), ("direction", DirectionStatistic),
+                           ("layer_filter", LayerFilter)):
             value = getattr(self, name)
             try:
                 object.__setattr__(self, name, enum(value))

@@ -22,8 +22,15 @@ Metrics (the registry :data:`METRICS`, keyed by CLI name):
     matrices can carry: ``4 * u * sqrt(|A|_F^2 + |B|_F^2) * (sqrt(n) + sqrt(k))``, with ``u`` the
     unit round-off of the coarser storage dtype (2^-24 for float32, 2^-8 for bfloat16).
 ``auto``
-    Per block: ``rank`` when the differences between related models (cosine similarity at least
-    ``relatedness_cosine``) are low-rank -- median relative rank below 0.5 -- else ``l2``.
+    Per block: ``rank`` when the differences between related models (see below) are low-rank --
+    median relative rank below 0.5 -- else ``mother``, which recovered the undirected trees of
+    full fine-tunes better than ``l2`` on our development zoos.
+
+Relatedness (what ``auto`` clustering joins): two models are related when the cosine similarity
+of their compared tensors is at least ``max(relatedness_cosine, 8 / sqrt(P))`` -- independently
+initialised networks of ``P`` compared parameters are near orthogonal, their cosine is of order
+``1 / sqrt(P)`` -- or when their difference is low-rank (relative rank at most 0.5), as merged
+LoRA fine-tunes are even when they moved far from their base.
 """
 
 from __future__ import annotations
@@ -175,6 +182,15 @@ class PairwiseStats:
     mother: np.ndarray | None = None
     rank: np.ndarray | None = None
     rank_capacity: float = 0.0
+    sq_norm: np.ndarray | None = None  # per model: squared norm of the compared tensors
+
+    def subset(self, keep: list[int]) -> PairwiseStats:
+        """The same statistics restricted to the models at positions ``keep``."""
+        ix = np.ix_(keep, keep)
+        return PairwiseStats(self.l2[ix], self.cosine[ix], self.cosine_similarity[ix],
+                             None if self.mother is None else self.mother[ix],
+                             None if self.rank is None else self.rank[ix], self.rank_capacity,
+                             None if self.sq_norm is None else self.sq_norm[keep])
 
     def matrix(self, metric: DistanceMetric) -> np.ndarray:
         value = {DistanceMetric.L2_DISTANCE: self.l2, DistanceMetric.COSINE_SIMILARITY: self.cosine,
@@ -188,7 +204,7 @@ def accumulators_for(metric: DistanceMetric, models: int, sketch: int, seed: int
                      chunk_bytes: int) -> dict[str, PairwiseAccumulator]:
     """The accumulators a metric needs; Gram sums are always kept (cosine relatedness uses them)."""
     accs: dict[str, PairwiseAccumulator] = {"gram": GramAccumulator(models)}
-    if metric is DistanceMetric.MOTHER:
+    if metric in (DistanceMetric.MOTHER, DistanceMetric.AUTO):
         accs["mother"] = MaxAbsAccumulator(models)
     if metric in (DistanceMetric.MATRIX_RANK, DistanceMetric.AUTO):
         accs["rank"] = RankAccumulator(models, sketch, seed, chunk_bytes)
@@ -198,7 +214,8 @@ def accumulators_for(metric: DistanceMetric, models: int, sketch: int, seed: int
 def finish(accs: dict[str, PairwiseAccumulator]) -> PairwiseStats:
     gram = accs["gram"]
     assert isinstance(gram, GramAccumulator)
-    stats = PairwiseStats(l2=gram.l2(), cosine=gram.cosine_distance(), cosine_similarity=gram.cosine_similarity())
+    stats = PairwiseStats(l2=gram.l2(), cosine=gram.cosine_distance(), cosine_similarity=gram.cosine_similarity(),
+                          sq_norm=gram.sq_norm.copy())
     if "mother" in accs:
         stats.mother = accs["mother"].value  # type: ignore[attr-defined]
     if "rank" in accs:
@@ -208,15 +225,29 @@ def finish(accs: dict[str, PairwiseAccumulator]) -> PairwiseStats:
     return stats
 
 
-def choose_metric(requested: DistanceMetric, stats: PairwiseStats, relatedness_cosine: float) -> DistanceMetric:
-    """Resolve ``auto`` for one block (rule in the module docstring); other metrics pass through."""
+def relatedness(stats: PairwiseStats, compared_params: int, relatedness_cosine: float) -> np.ndarray:
+    """Scaled relatedness distance: at most 1 exactly when two models are related (module docstring)."""
+    gate = max(relatedness_cosine, 8.0 / np.sqrt(max(compared_params, 1)))
+    scaled = (1.0 - stats.cosine_similarity) / max(1.0 - gate, 1e-12)
+    if stats.rank is not None and stats.rank_capacity > 0:
+        scaled = np.minimum(scaled, stats.rank / stats.rank_capacity / LOW_RANK_RELATIVE)
+    np.fill_diagonal(scaled, 0.0)
+    return np.maximum(scaled, 0.0)
+
+
+def choose_metric(requested: DistanceMetric, stats: PairwiseStats, related: np.ndarray) -> DistanceMetric:
+    """Resolve ``auto`` for one block (rule in the module docstring); other metrics pass through.
+
+    ``related`` is the block's scaled relatedness (:func:`relatedness`).
+    """
     if requested is not DistanceMetric.AUTO:
         return requested
+    full_rank = DistanceMetric.MOTHER if stats.mother is not None else DistanceMetric.L2_DISTANCE
     if stats.rank is None or stats.rank_capacity <= 0:
-        return DistanceMetric.L2_DISTANCE
+        return full_rank
     upper = np.triu_indices(stats.l2.shape[0], k=1)
-    related = stats.cosine_similarity[upper] >= relatedness_cosine
-    if not related.any():
-        return DistanceMetric.L2_DISTANCE
-    relative = stats.rank[upper][related] / stats.rank_capacity
-    return DistanceMetric.MATRIX_RANK if np.median(relative) < LOW_RANK_RELATIVE else DistanceMetric.L2_DISTANCE
+    pairs = related[upper] <= 1.0
+    if not pairs.any():
+        return full_rank
+    relative = stats.rank[upper][pairs] / stats.rank_capacity
+    return DistanceMetric.MATRIX_RANK if np.median(relative) < LOW_RANK_RELATIVE else full_rank

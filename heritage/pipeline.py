@@ -18,8 +18,8 @@ import numpy as np
 
 from heritage.blocks import Block, find_blocks
 from heritage.clustering import make_clusterer
-from heritage.config import ClusteringMethod, DistanceMetric, HeritageConfig
-from heritage.distance import PairwiseStats, choose_metric
+from heritage.config import ClusteringMethod, DirectionStatistic, DistanceMetric, HeritageConfig
+from heritage.distance import PairwiseStats, choose_metric, relatedness
 from heritage.exceptions import (
     CheckpointError,
     CorruptCheckpointError,
@@ -56,6 +56,11 @@ class _BlockOutcome:
     stats: PairwiseStats
     metric: DistanceMetric
     kurtosis: np.ndarray
+    norm: np.ndarray
+    related: np.ndarray  # scaled relatedness, <= 1 where two models are related
+
+    def statistic(self, name: DirectionStatistic) -> np.ndarray:
+        return self.kurtosis if name is DirectionStatistic.KURTOSIS else self.norm
 
 
 class Heritage:
@@ -140,26 +145,29 @@ class Heritage:
             good = [i for i in range(len(members)) if i not in passed.bad]
             if not good:
                 continue
-            stats = _subset(passed.stats, good)
-            metric = choose_metric(self.config.metric, stats, self.config.relatedness_cosine)
+            stats = passed.stats.subset(good)
+            compared_params = sum(members[0].fp.tensors[n].numel for n in block.compared)
+            related = relatedness(stats, compared_params, self.config.relatedness_cosine)
+            metric = choose_metric(self.config.metric, stats, related)
             kurt = np.array([members[i].fp.kurtosis_over(list(block.compared)) for i in good])
+            norm = np.sqrt(stats.sq_norm) if stats.sq_norm is not None else np.zeros(len(good))
             outcomes.append(_BlockOutcome(block, [members[i].fp.id for i in good], stats.matrix(metric), stats,
-                                          metric, kurt))
+                                          metric, kurt, norm, related))
         return outcomes
 
     # -- families -----------------------------------------------------------------------------------
     def _families(self, outcomes: list[_BlockOutcome]) -> list[tuple[int, list[int]]]:
         """(block index, member positions) per family."""
         cfg = self.config
-        use_cosine = cfg.clustering is ClusteringMethod.AUTO
+        use_relatedness = cfg.clustering is ClusteringMethod.AUTO
 
         def matrix(o: _BlockOutcome) -> np.ndarray:
-            return o.stats.cosine if use_cosine else o.distances
+            return o.related if use_relatedness else o.distances
 
         if cfg.families is None:
             families = []
             for b, o in enumerate(outcomes):
-                labels = make_clusterer(cfg.clustering, None, cfg.relatedness_cosine, cfg.seed).fit(matrix(o)).labels_
+                labels = make_clusterer(cfg.clustering, None, cfg.seed).fit(matrix(o)).labels_
                 families += [(b, [int(i) for i in np.flatnonzero(labels == k)]) for k in range(labels.max() + 1)]
             return families
         # A forced count is global: blocks are scaled to [0, 1] and kept apart at 2, then split again,
@@ -171,7 +179,7 @@ class Heritage:
             m = matrix(o)
             scale = m.max() if m.size and m.max() > 0 else 1.0
             full[offsets[b]:offsets[b + 1], offsets[b]:offsets[b + 1]] = m / scale
-        labels = make_clusterer(cfg.clustering, cfg.families, cfg.relatedness_cosine, cfg.seed).fit(full).labels_
+        labels = make_clusterer(cfg.clustering, cfg.families, cfg.seed).fit(full).labels_
         families = []
         for b in range(len(outcomes)):
             local = labels[offsets[b]:offsets[b + 1]]
@@ -181,26 +189,23 @@ class Heritage:
     # -- trees --------------------------------------------------------------------------------------
     def _trees(self, outcomes: list[_BlockOutcome], families: list[tuple[int, list[int]]],
                fps: dict[str, Fingerprint], result: HeritageResult) -> None:
-        cfg = self.config
-        decided = []
-        for b, members in families:
+        choices = [_direction_evidence(outcomes[b], members, self.config) for b, members in families]
+        fallback = _fallback_direction(choices)
+        for (b, members), evidence in zip(families, choices):
             o = outcomes[b]
-            d, k = o.distances[np.ix_(members, members)], o.kurtosis[members]
-            decided.append(decide_sign(d, k, cfg.mother_lambda) if cfg.sign is None else (cfg.sign, 0.0))
-        vote = sum(s * e for s, e in decided if s is not None)
-        for (b, members), (sign, evidence) in zip(families, decided):
-            o = outcomes[b]
-            source = "config" if cfg.sign is not None else "family"
+            name, sign, strength = max(evidence, key=lambda e: (e[1] is not None, e[2]))
+            source = "config" if self.config.sign is not None else "family"
             if sign is None:
-                sign, source = (int(np.sign(vote)), "vote") if vote else (DEFAULT_SIGN, "default")
-            d, k = o.distances[np.ix_(members, members)], o.kurtosis[members]
-            tree = build_tree(d, k, cfg.tree, sign, cfg.mother_lambda)
-            self._record_family(o, members, d, k, tree, source, evidence, fps, result)
+                name, sign, source = (*fallback, "vote") if fallback else (name, DEFAULT_SIGN, "default")
+            d = o.distances[np.ix_(members, members)]
+            tree = build_tree(d, o.statistic(name)[members], self.config.tree, sign, self.config.mother_lambda)
+            direction = _Direction(name, source, strength)
+            self._record_family(o, members, d, tree, direction, fps, result)
         result.models.sort(key=lambda m: m.id)
         result.families.sort(key=lambda f: f.id)
 
-    def _record_family(self, o: _BlockOutcome, members: list[int], d: np.ndarray, k: np.ndarray, tree: FamilyTree,
-                       source: str, evidence: float, fps: dict[str, Fingerprint], result: HeritageResult) -> None:
+    def _record_family(self, o: _BlockOutcome, members: list[int], d: np.ndarray, tree: FamilyTree,
+                       direction: _Direction, fps: dict[str, Fingerprint], result: HeritageResult) -> None:
         ids = [o.ids[i] for i in members]
         family_id = f"family:{ids[tree.root]}"
         medoid = ids[int(np.argmin(d.sum(axis=1)))]
@@ -210,14 +215,50 @@ class Heritage:
                  "max_distance": float(off.max()) if off.size else 0.0,
                  "mean_confidence": float(np.mean([e.confidence for e in edges])) if edges else 1.0,
                  "depth": float(_depth(tree.parent))}
-        result.families.append(FamilyRecord(family_id, sorted(ids), ids[tree.root], medoid, o.metric.value, tree.sign,
-                                            source, evidence, stats))
+        result.families.append(FamilyRecord(family_id, sorted(ids), ids[tree.root], medoid, o.metric.value,
+                                            direction.statistic.value, tree.sign, direction.source,
+                                            direction.evidence, stats))
         result.edges.extend(sorted(edges, key=lambda e: (e.parent, e.child)))
         parents = {e.child: e.parent for e in edges}
         for pos, model_id in enumerate(ids):
             fp = fps[model_id]
-            result.models.append(ModelRecord(model_id, family_id, float(k[pos]), fp.num_params, fp.sha256, fp.path,
-                                             fp.format, fp.architecture, parents.get(model_id)))
+            at = members[pos]
+            result.models.append(ModelRecord(model_id, family_id, float(o.kurtosis[at]), float(o.norm[at]),
+                                             fp.num_params, fp.sha256, fp.path, fp.format, fp.architecture,
+                                             parents.get(model_id)))
+
+
+@dataclass(frozen=True)
+class _Direction:
+    statistic: DirectionStatistic
+    source: str  # "family", "vote", "default" or "config"
+    evidence: float
+
+
+Evidence = tuple[DirectionStatistic, int | None, float]
+
+
+def _direction_evidence(o: _BlockOutcome, members: list[int], config: HeritageConfig) -> list[Evidence]:
+    """(statistic, sign or None, evidence) for each candidate statistic, on one family."""
+    names = ([DirectionStatistic.KURTOSIS, DirectionStatistic.NORM] if config.direction is DirectionStatistic.AUTO
+             else [config.direction])
+    d = o.distances[np.ix_(members, members)]
+    if config.sign is not None:
+        return [(names[0], config.sign, 0.0)]
+    return [(name, *decide_sign(d, o.statistic(name)[members], config.mother_lambda)) for name in names]
+
+
+def _fallback_direction(choices: list[list[Evidence]]) -> tuple[DirectionStatistic, int] | None:
+    """For families that cannot decide: the statistic and sign the other families support most."""
+    votes: dict[DirectionStatistic, float] = {}
+    for evidence in choices:
+        for name, sign, strength in evidence:
+            if sign is not None:
+                votes[name] = votes.get(name, 0.0) + sign * strength
+    if not votes or not any(votes.values()):
+        return None
+    name = max(votes, key=lambda n: abs(votes[n]))
+    return name, int(np.sign(votes[name]))
 
 
 def _open_one(source: ModelSource) -> _Model:
@@ -247,13 +288,6 @@ def _reject(result: HeritageResult, model_id: str, exc: CheckpointError) -> None
     kind = next((v for k, v in _KINDS.items() if isinstance(exc, k)), "error")
     log.warning("rejected %s: %s", model_id, exc.reason)
     result.rejected.append(RejectedRecord(model_id, exc.reason, kind))
-
-
-def _subset(stats: PairwiseStats, keep: list[int]) -> PairwiseStats:
-    ix = np.ix_(keep, keep)
-    return PairwiseStats(stats.l2[ix], stats.cosine[ix], stats.cosine_similarity[ix],
-                         None if stats.mother is None else stats.mother[ix],
-                         None if stats.rank is None else stats.rank[ix], stats.rank_capacity)
 
 
 def _depth(parent: np.ndarray) -> int:

@@ -29,9 +29,10 @@ def family_tree(result: HeritageResult, family: FamilyRecord) -> list[str]:
     for e in result.edges:
         if e.child in family.members:
             children.setdefault(e.parent, []).append((e.child, e.distance, e.confidence))
-    sign = "+1 (parents have higher kurtosis)" if family.sign > 0 else "-1 (parents have lower kurtosis)"
-    lines = [f"{family.id}  {len(family.members)} models  metric {family.metric}  sign {sign} "
-             f"from {family.sign_source}  mean confidence {family.stats.get('mean_confidence', 0.0):.2f}",
+    order = "higher" if family.sign > 0 else "lower"
+    lines = [f"{family.id}  {len(family.members)} models  metric {family.metric}  direction: parents have "
+             f"{order} {family.direction} (from {family.sign_source})  "
+             f"mean confidence {family.stats.get('mean_confidence', 0.0):.2f}",
              f"  {family.root}"]
 
     def walk(node: str, indent: str) -> None:

@@ -12,6 +12,7 @@ class ModelRecord:
     id: str
     family: str
     kurtosis: float  # summed excess kurtosis over the tensors its family is compared on
+    weight_norm: float  # Euclidean norm of those tensors
     num_params: int
     sha256: str
     path: str
@@ -27,7 +28,8 @@ class FamilyRecord:
     root: str
     medoid: str
     metric: str  # distance metric used (auto resolved)
-    sign: int  # +1: parents have higher kurtosis; -1: lower
+    direction: str  # statistic that orders parents before children: "kurtosis" or "norm"
+    sign: int  # +1: parents have the higher statistic; -1: the lower
     sign_source: str  # "family" (its own data), "vote" (other families), "default", or "config"
     sign_evidence: float
     stats: dict[str, float] = field(default_factory=dict)

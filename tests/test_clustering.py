@@ -22,37 +22,37 @@ def _families(sizes, within=1.0, between=20.0, seed=0):
 @pytest.mark.parametrize("sizes", [(5, 7, 4), (3, 9), (6,)])
 def test_unknown_number_of_families_is_estimated(method, sizes):
     d, truth = _families(sizes)
-    labels = make_clusterer(method, None, 0.5).fit(d).labels_
+    labels = make_clusterer(method, None).fit(d).labels_
     assert adjusted_rand_score(truth, labels) == 1.0
 
 
 @pytest.mark.parametrize("method", list(ClusteringMethod))
 def test_forced_number_of_families(method):
     d, truth = _families((5, 5, 5, 5))
-    labels = make_clusterer(method, 4, 0.5).fit(d).labels_
+    labels = make_clusterer(method, 4).fit(d).labels_
     assert len(set(labels)) == 4
     assert adjusted_rand_score(truth, labels) == 1.0
 
 
-def test_auto_joins_models_whose_cosine_distance_is_below_the_gate():
-    # 1 - cosine: two related groups (0.01..0.1 apart) that are orthogonal to each other (~1).
-    d = np.full((5, 5), 0.98)
+def test_auto_joins_models_whose_scaled_relatedness_is_at_most_one():
+    # Two related groups (0.05..0.9) that are unrelated to each other (1.2), chained through 0.9.
+    d = np.full((5, 5), 1.2)
     d[:3, :3] = 0.05
-    d[3:, 3:] = 0.1
+    d[3:, 3:] = 0.9
     np.fill_diagonal(d, 0.0)
-    clusterer = make_clusterer(ClusteringMethod.AUTO, None, relatedness_cosine=0.5)
+    clusterer = make_clusterer(ClusteringMethod.AUTO, None)
     assert clusterer.fit(d) is clusterer  # scikit-learn shape: fit returns self
     assert clusterer.labels_.tolist() == [0, 0, 0, 1, 1]
-    unrelated = np.full((3, 3), 0.99) - np.eye(3) * 0.99
-    assert make_clusterer(ClusteringMethod.AUTO, None, 0.5).fit(unrelated).labels_.tolist() == [0, 1, 2]
+    unrelated = np.full((3, 3), 1.01) - np.eye(3) * 1.01
+    assert make_clusterer(ClusteringMethod.AUTO, None).fit(unrelated).labels_.tolist() == [0, 1, 2]
 
 
 def test_single_model_and_bad_matrices():
-    assert make_clusterer(ClusteringMethod.HIERARCHICAL, None, 0.5).fit(np.zeros((1, 1))).labels_.tolist() == [0]
+    assert make_clusterer(ClusteringMethod.HIERARCHICAL, None).fit(np.zeros((1, 1))).labels_.tolist() == [0]
     with pytest.raises(ValueError, match="square"):
-        make_clusterer(ClusteringMethod.DBSCAN, None, 0.5).fit(np.zeros((2, 3)))
+        make_clusterer(ClusteringMethod.DBSCAN, None).fit(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="NaN"):
-        make_clusterer(ClusteringMethod.KMEANS, None, 0.5).fit(np.array([[0, np.nan], [np.nan, 0]]))
+        make_clusterer(ClusteringMethod.KMEANS, None).fit(np.array([[0, np.nan], [np.nan, 0]]))
 
 
 def test_largest_gap_cut_needs_a_clear_jump():

@@ -10,6 +10,7 @@ from heritage.distance import (
     PairwiseStats,
     RankAccumulator,
     choose_metric,
+    relatedness,
 )
 
 
@@ -85,13 +86,26 @@ def test_rank_tolerance_sees_bfloat16_rounding_as_noise():
     assert acc.rank[0, 1] == 0
 
 
-def test_auto_picks_rank_for_low_rank_families_and_l2_otherwise():
-    n = 4
-    sim = np.full((n, n), 0.99)
-    low = PairwiseStats(l2=np.ones((n, n)), cosine=np.zeros((n, n)), cosine_similarity=sim,
-                        rank=np.full((n, n), 4.0), rank_capacity=32.0)
-    high = PairwiseStats(l2=np.ones((n, n)), cosine=np.zeros((n, n)), cosine_similarity=sim,
-                         rank=np.full((n, n), 30.0), rank_capacity=32.0)
-    assert choose_metric(DistanceMetric.AUTO, low, 0.5) is DistanceMetric.MATRIX_RANK
-    assert choose_metric(DistanceMetric.AUTO, high, 0.5) is DistanceMetric.L2_DISTANCE
-    assert choose_metric(DistanceMetric.MOTHER, low, 0.5) is DistanceMetric.MOTHER
+def _stats(n, cosine, rank, mother=True):
+    sim = np.full((n, n), cosine)
+    np.fill_diagonal(sim, 1.0)
+    return PairwiseStats(l2=np.ones((n, n)), cosine=1 - sim, cosine_similarity=sim, rank=np.full((n, n), rank),
+                         rank_capacity=32.0, mother=np.ones((n, n)) if mother else None)
+
+
+def test_auto_picks_rank_for_low_rank_families_and_mother_otherwise():
+    low, high = _stats(4, 0.99, 4.0), _stats(4, 0.99, 30.0)
+    assert choose_metric(DistanceMetric.AUTO, low, relatedness(low, 10_000, 0.2)) is DistanceMetric.MATRIX_RANK
+    assert choose_metric(DistanceMetric.AUTO, high, relatedness(high, 10_000, 0.2)) is DistanceMetric.MOTHER
+    assert choose_metric(DistanceMetric.MOTHER, low, relatedness(low, 10_000, 0.2)) is DistanceMetric.MOTHER
+
+
+def test_relatedness_by_cosine_or_low_rank_with_a_chance_level_guard():
+    far_lora = _stats(2, 0.1, 8.0)  # moved far (cosine 0.1) but the difference is rank 8 of 32
+    assert relatedness(far_lora, 10_000, 0.2)[0, 1] <= 1.0
+    unrelated = _stats(2, 0.1, 32.0)
+    assert relatedness(unrelated, 10_000, 0.2)[0, 1] > 1.0
+    close = _stats(2, 0.3, 32.0)
+    assert relatedness(close, 10_000, 0.2)[0, 1] <= 1.0
+    # With 400 parameters chance cosines reach ~0.05 often; the gate rises to 8/sqrt(400) = 0.4.
+    assert relatedness(close, 400, 0.2)[0, 1] > 1.0
