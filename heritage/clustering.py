@@ -2,7 +2,9 @@
 
 Every method has the scikit-learn estimator shape: hyperparameters stored as given in
 ``__init__``, ``fit(D)`` returns ``self`` and leaves ``labels_`` (one integer per model).
-When ``n_families`` is ``None`` it is estimated from the data:
+When ``n_families`` is ``None`` it is estimated from the data. The pipeline feeds scaled
+relatedness, whose natural cut is 1, and passes that cut as ``threshold`` to the threshold-based
+methods (single linkage, DBSCAN's ``eps``, average linkage); without a threshold they use:
 
 ``threshold`` / ``dbscan``
     Cut where the sorted single-linkage merge heights (the minimum spanning tree's edges) jump
@@ -129,13 +131,17 @@ class DBSCANClustering(ThresholdClustering):
 
 
 class HierarchicalClustering(_FamilyClusterer):
-    """Average-linkage agglomerative clustering."""
+    """Average-linkage agglomerative clustering, cut at ``threshold`` (given, or the largest-gap rule)."""
+
+    def __init__(self, threshold: float | None = None, n_families: int | None = None) -> None:
+        super().__init__(n_families)
+        self.threshold = threshold
 
     def _fit(self, d: np.ndarray) -> np.ndarray:
         z = linkage(squareform(d, checks=False), method="average")
         if self.n_families is not None:
             return fcluster(z, t=self.n_families, criterion="maxclust") - 1
-        cut = largest_gap_cut(z[:, 2])
+        cut = self.threshold if self.threshold is not None else largest_gap_cut(z[:, 2])
         if cut is None:
             return np.zeros(len(d), dtype=int)
         return fcluster(z, t=cut, criterion="distance") - 1
@@ -195,14 +201,19 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return np.array([seen.setdefault(int(x), len(seen)) for x in labels], dtype=int)
 
 
-def make_clusterer(method: ClusteringMethod, n_families: int | None, seed: int = 0) -> _FamilyClusterer:
-    """The registry of named clustering methods (``auto`` expects scaled relatedness, threshold 1)."""
+def make_clusterer(method: ClusteringMethod, n_families: int | None, seed: int = 0,
+                   threshold: float | None = None) -> _FamilyClusterer:
+    """The registry of named clustering methods.
+
+    ``threshold`` is the natural cut of the distances given, if they have one (the pipeline's
+    scaled relatedness: 1); ``None`` estimates cuts from the data. ``auto`` needs one.
+    """
     if method is ClusteringMethod.AUTO:
-        return RelatednessClustering(threshold=1.0, n_families=n_families)
+        return RelatednessClustering(threshold=1.0 if threshold is None else threshold, n_families=n_families)
     if method is ClusteringMethod.THRESHOLD:
-        return ThresholdClustering(n_families=n_families)
+        return ThresholdClustering(threshold=threshold, n_families=n_families)
     if method is ClusteringMethod.DBSCAN:
-        return DBSCANClustering(n_families=n_families)
+        return DBSCANClustering(threshold=threshold, n_families=n_families)
     if method is ClusteringMethod.HIERARCHICAL:
-        return HierarchicalClustering(n_families=n_families)
+        return HierarchicalClustering(threshold=threshold, n_families=n_families)
     return KMeansClustering(n_families=n_families, seed=seed)

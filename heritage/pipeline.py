@@ -18,7 +18,7 @@ import numpy as np
 
 from heritage.blocks import Block, find_blocks
 from heritage.clustering import make_clusterer
-from heritage.config import ClusteringMethod, DirectionStatistic, DistanceMetric, HeritageConfig
+from heritage.config import DirectionStatistic, DistanceMetric, HeritageConfig
 from heritage.distance import PairwiseStats, choose_metric, relatedness
 from heritage.exceptions import (
     CheckpointError,
@@ -157,28 +157,27 @@ class Heritage:
 
     # -- families -----------------------------------------------------------------------------------
     def _families(self, outcomes: list[_BlockOutcome]) -> list[tuple[int, list[int]]]:
-        """(block index, member positions) per family."""
+        """(block index, member positions) per family.
+
+        Every method clusters the scaled relatedness (scale-free, and comparable across blocks);
+        the tree metric is kept for the trees, since a good tree metric (the max-abs distance,
+        ranks capped by the sketch) need not separate families well.
+        """
         cfg = self.config
-        use_relatedness = cfg.clustering is ClusteringMethod.AUTO
-
-        def matrix(o: _BlockOutcome) -> np.ndarray:
-            return o.related if use_relatedness else o.distances
-
         if cfg.families is None:
             families = []
             for b, o in enumerate(outcomes):
-                labels = make_clusterer(cfg.clustering, None, cfg.seed).fit(matrix(o)).labels_
+                labels = make_clusterer(cfg.clustering, None, cfg.seed, threshold=1.0).fit(o.related).labels_
                 families += [(b, [int(i) for i in np.flatnonzero(labels == k)]) for k in range(labels.max() + 1)]
             return families
-        # A forced count is global: blocks are scaled to [0, 1] and kept apart at 2, then split again,
-        # so incomparable models never share a family even if that means more families than asked.
+        # A forced count is global. Blocks are kept apart by more than any relatedness, then split
+        # again, so incomparable models never share a family even if that means more families than asked.
         sizes = [len(o.ids) for o in outcomes]
-        full = np.full((sum(sizes), sum(sizes)), 2.0)
+        apart = 1.0 + max(float(o.related.max()) for o in outcomes)
+        full = np.full((sum(sizes), sum(sizes)), apart)
         offsets = np.cumsum([0, *sizes])
         for b, o in enumerate(outcomes):
-            m = matrix(o)
-            scale = m.max() if m.size and m.max() > 0 else 1.0
-            full[offsets[b]:offsets[b + 1], offsets[b]:offsets[b + 1]] = m / scale
+            full[offsets[b]:offsets[b + 1], offsets[b]:offsets[b + 1]] = o.related
         labels = make_clusterer(cfg.clustering, cfg.families, cfg.seed).fit(full).labels_
         families = []
         for b in range(len(outcomes)):

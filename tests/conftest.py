@@ -44,3 +44,18 @@ def trained_zoo_tensors(trained_zoo: tuple[Path, dict]) -> dict[str, dict[str, t
     """Model id -> its trained float32 tensors (name as stored -> tensor), for every model of ``trained_zoo``."""
     zoo_dir, truth = trained_zoo
     return {m["id"]: _load_model_dir(zoo_dir / m["id"]) for m in truth["models"]}
+
+
+# Genealogy zoos for the engine's accuracy tests: fixed seeds, never used while developing the method.
+GENEALOGY_ZOO_CONFIGS = {
+    "ft": ZooConfig(families=3, children=2, depth=2, width=32, layers=2, mode="ft", seed=11),
+    "lora": ZooConfig(families=3, children=2, depth=2, width=32, layers=2, mode="lora", seed=12),
+}
+
+
+@pytest.fixture(scope="session", params=sorted(GENEALOGY_ZOO_CONFIGS))
+def genealogy_zoo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """A 21-model zoo (3 families, depth 2) per fine-tuning mode: ``(mode, zoo_dir, truth_path)``."""
+    base = tmp_path_factory.mktemp(f"genealogy_{request.param}")
+    generate_zoo(base / "models", base / "truth.json", GENEALOGY_ZOO_CONFIGS[request.param])
+    return request.param, base / "models", base / "truth.json"
