@@ -49,3 +49,7 @@ class TreeValidationError(HeritageError):
 
 class ConfigurationError(HeritageError):
     """An option has a value the engine cannot use."""
+
+
+class GraphStoreUnavailableError(HeritageError):
+    """Neo4j could not be reached, refused the credentials, or went away mid-write."""

@@ -1,0 +1,41 @@
+"""Cypher kept in ``cypher/*.cypher`` files and loaded by name; parameters are always ``$param``."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+
+from heritage.exceptions import ConfigurationError
+
+# Named queries users may run (`heritage query NAME`), with the parameters each needs.
+QUERIES: dict[str, tuple[str, ...]] = {
+    "parent": ("id",), "children": ("id",), "ancestors": ("id",), "descendants": ("id",), "root": ("id",),
+    "siblings": ("id",), "path": ("a", "b"), "lca": ("a", "b"), "family_tree": ("family",),
+    "family_members": ("family",), "families": (), "statistics": (),
+}
+_NAME = re.compile(r"^[a-z_]+$")
+
+
+def cypher_dir() -> Path:
+    """``cypher/`` beside the package (a source checkout), or ``HERITAGE_CYPHER_DIR``."""
+    override = os.environ.get("HERITAGE_CYPHER_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "cypher"
+
+
+@cache
+def load(name: str) -> str:
+    """The text of ``cypher/<name>.cypher``, comments kept (Neo4j ignores ``//`` lines)."""
+    if not _NAME.match(name):
+        raise ConfigurationError(f"invalid query name {name!r}")
+    path = cypher_dir() / f"{name}.cypher"
+    if not path.is_file():
+        raise ConfigurationError(f"no Cypher file for {name!r} at {path}")
+    return path.read_text()
+
+
+def statements(name: str) -> list[str]:
+    """A multi-statement file (the schema) split on ``;`` at line ends, comments dropped."""
+    body = "\n".join(line for line in load(name).splitlines() if not line.strip().startswith("//"))
+    return [s.strip() for s in re.split(r";\s*$", body, flags=re.MULTILINE) if s.strip()]

@@ -1,0 +1,183 @@
+"""Scan results as Neo4j graph updates, and the named lineage queries.
+
+Writes are batched (``UNWIND $rows``, ``batch_size`` rows per statement) and made in one
+transaction per family, through the driver's managed transactions, which retry transient
+errors with backoff. If the database goes away mid-write, the families already committed stay
+intact, the family being written is left unchanged (its transaction rolls back), and
+:class:`GraphStoreUnavailableError` says how far the write got.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from heritage.exceptions import ConfigurationError, GraphStoreUnavailableError
+from heritage.graph import queries
+from heritage.graph.settings import Neo4jSettings
+from heritage.result import FamilyRecord, HeritageResult, ModelRecord
+
+log = logging.getLogger(__name__)
+_GONE = (ServiceUnavailable, SessionExpired, DriverError, OSError)
+
+
+@dataclass
+class WriteReport:
+    run_id: str
+    families: int
+    models: int
+    edges: int
+    rejected: int
+    pruned_families: int
+
+
+class GraphStore:
+    """One injected :class:`neo4j.Driver` and the database to use."""
+
+    def __init__(self, driver: Driver, settings: Neo4jSettings) -> None:
+        self.driver = driver
+        self.settings = settings
+
+    @classmethod
+    def connect(cls, settings: Neo4jSettings) -> GraphStore:
+        """Open a driver and check that the server answers and accepts the credentials."""
+        driver = GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password),
+                                      connection_timeout=10.0, max_transaction_retry_time=15.0)
+        try:
+            driver.verify_connectivity()
+        except AuthError as exc:
+            driver.close()
+            raise GraphStoreUnavailableError(
+                f"Neo4j at {settings.uri} refused the credentials of user {settings.user!r}: check NEO4J_USER "
+                "and NEO4J_PASSWORD") from exc
+        except (*_GONE, Neo4jError) as exc:
+            driver.close()
+            raise GraphStoreUnavailableError(f"cannot reach Neo4j at {settings.uri}: {exc}") from exc
+        return cls(driver, settings)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------------------
+    def init_schema(self) -> int:
+        """Apply ``cypher/schema.cypher`` (idempotent); returns the number of statements run."""
+        statements = queries.statements("schema")
+        for statement in statements:
+            self._guard(lambda s=statement: self.driver.execute_query(s, database_=self.settings.database),
+                        "applying the schema")
+        return len(statements)
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def write_result(self, result: HeritageResult,
+                     on_family_written: Callable[[str], None] | None = None) -> WriteReport:
+        """Write a scan: one transaction per family, then rejected inputs, empty families, the Run node."""
+        run_id = f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        now = _now()
+        by_family: dict[str, list[ModelRecord]] = {}
+        for model in result.models:
+            by_family.setdefault(model.family, []).append(model)
+        edges_of = {e.child: e for e in result.edges}
+        written = 0
+        with self.driver.session(database=self.settings.database) as session:
+            for family in result.families:
+                members = by_family.get(family.id, [])
+                edges = [edges_of[m.id] for m in members if m.id in edges_of]
+
+                def work(tx: ManagedTransaction, family: FamilyRecord = family,
+                         members: list[ModelRecord] = members, edges: list = edges) -> None:
+                    self._write_family(tx, family, members, edges, run_id, now)
+
+                try:
+                    session.execute_write(work)
+                except _GONE as exc:
+                    raise GraphStoreUnavailableError(
+                        f"Neo4j at {self.settings.uri} went away while writing family {family.id!r}: {exc}. "
+                        f"{written} of {len(result.families)} families were written and are intact; "
+                        "that family and the rest are unchanged") from exc
+                written += 1
+                if on_family_written:
+                    on_family_written(family.id)
+            rejected_rows = [{"id": r.id, "name": _name(r.id), "reason": r.reason, "kind": r.kind}
+                             for r in result.rejected]
+            pruned = self._guard(lambda: session.execute_write(self._finish, rejected_rows, run_id, now, result),
+                                 "recording the run")
+        return WriteReport(run_id, written, len(result.models), len(result.edges), len(result.rejected), pruned)
+
+    def _write_family(self, tx: ManagedTransaction, family: FamilyRecord, members: list[ModelRecord],
+                      edges: list, run_id: str, now: str) -> None:
+        tx.run(queries.load("write_family"),
+               family={"id": family.id, "size": len(family.members), "root_id": family.root,
+                       "medoid_id": family.medoid}, run_id=run_id, now=now).consume()
+        rows = [{"id": m.id, "parent": m.parent, "props": _model_props(m)} for m in members]
+        for batch in _batches(rows, self.settings.batch_size):
+            tx.run(queries.load("write_members"), rows=batch, family_id=family.id, run_id=run_id, now=now).consume()
+        edge_rows = [{"parent": e.parent, "child": e.child, "distance": e.distance, "confidence": e.confidence,
+                      "method": e.method} for e in edges]
+        for batch in _batches(edge_rows, self.settings.batch_size):
+            tx.run(queries.load("write_edges"), rows=batch, run_id=run_id).consume()
+
+    def _finish(self, tx: ManagedTransaction, rejected: list[dict], run_id: str, now: str,
+                result: HeritageResult) -> int:
+        for batch in _batches(rejected, self.settings.batch_size):
+            tx.run(queries.load("write_rejected"), rows=batch, run_id=run_id, now=now).consume()
+        pruned = tx.run(queries.load("prune_families")).single()
+        tx.run(queries.load("write_run"), id=run_id, started_at=now, finished_at=_now(),
+               params=json.dumps(result.run.get("params", {}), sort_keys=True),
+               metrics=json.dumps({"seconds": result.run.get("seconds", {}), "counts": result.run.get("counts", {})},
+                                  sort_keys=True)).consume()
+        return int(pruned["pruned"]) if pruned else 0
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def query(self, name: str, **params: object) -> list[dict[str, object]]:
+        """Run a named query (``cypher/<name>.cypher``) and return its rows as dicts."""
+        if name not in queries.QUERIES:
+            raise ConfigurationError(f"unknown query {name!r}; choose one of: {', '.join(sorted(queries.QUERIES))}")
+        missing = [p for p in queries.QUERIES[name] if p not in params]
+        if missing:
+            raise ConfigurationError(f"query {name!r} needs parameter(s): {', '.join(missing)}")
+        records = self._guard(lambda: self.driver.execute_query(
+            queries.load(name), params, database_=self.settings.database, routing_=RoutingControl.READ).records,
+            f"running query {name!r}")
+        return [record.data() for record in records]
+
+    def stats(self) -> dict[str, object]:
+        return self.query("statistics")[0]
+
+    def _guard(self, call: Callable, doing: str):  # type: ignore[no-untyped-def]
+        try:
+            return call()
+        except _GONE as exc:
+            raise GraphStoreUnavailableError(f"Neo4j at {self.settings.uri} is unavailable while {doing}: {exc}") from exc
+
+
+def _model_props(m: ModelRecord) -> dict[str, object]:
+    return {"name": _name(m.id), "path": m.path, "sha256": m.sha256, "format": m.format,
+            "architecture": m.architecture, "num_params": m.num_params, "kurtosis": m.kurtosis,
+            "weight_norm": m.weight_norm}
+
+
+def _name(model_id: str) -> str:
+    return PurePosixPath(model_id).name or model_id
+
+
+def _batches(rows: list, size: int) -> Iterator[list]:
+    for start in range(0, len(rows), max(size, 1)):
+        yield rows[start:start + size]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
