@@ -1,7 +1,10 @@
-"""Command line: ``heritage scan``, ``heritage zoo``, ``heritage eval``.
+"""Command line: ``heritage scan``, ``zoo``, ``eval``, ``db init|stats`` and ``query``.
 
 Exit codes: 0 success; 1 the scan finished but rejected some inputs (they are listed in the
-JSON); 2 the command could not run (bad arguments, missing directory, unwritable output).
+JSON); 2 the command could not run (bad arguments, missing directory, unwritable output);
+3 Neo4j was unreachable, refused the credentials, or went away mid-write.
+
+Neo4j settings come from ``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE``.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ import sys
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from heritage.graph import GraphStore
 
 from heritage.config import (
     ClusteringMethod,
@@ -24,9 +31,9 @@ from heritage.config import (
     LayerFilter,
     TreeBuildingMethod,
 )
-from heritage.exceptions import HeritageError
+from heritage.exceptions import GraphStoreUnavailableError, HeritageError
 
-EXIT_OK, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_FAILED, EXIT_GRAPH = 0, 1, 2, 3
 log = logging.getLogger("heritage")
 
 
@@ -55,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--sign", type=int, choices=[1, -1], default=None,
                       help="force the direction sign (+1: parents have the higher statistic); default: from data")
     scan.add_argument("--quiet", action="store_true", help="print no summary or progress")
+    scan.add_argument("--neo4j", action="store_true", help="also write the result to Neo4j (NEO4J_* settings)")
 
     zoo = sub.add_parser("zoo", help="train a model zoo for real and write its true genealogy")
     zoo.add_argument("dir", type=Path, help="empty (or new) directory for the models")
@@ -70,7 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="score a scan result against a zoo's truth file")
     ev.add_argument("result", type=Path)
     ev.add_argument("truth", type=Path)
+
+    db = sub.add_parser("db", help="the Neo4j graph store")
+    db.add_argument("action", choices=["init", "stats"], help="init: apply the schema; stats: graph health")
+
+    query = sub.add_parser("query", help="run a named lineage query against Neo4j and print its rows as JSON")
+    query.add_argument("name", help="one of: " + ", ".join(sorted(_query_names())))
+    query.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="query parameter")
     return parser
+
+
+def _query_names() -> list[str]:
+    from heritage.graph.queries import QUERIES
+
+    return list(QUERIES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"scan": _scan, "zoo": _zoo, "eval": _eval}[args.command](args)
+        commands = {"scan": _scan, "zoo": _zoo, "eval": _eval, "db": _db, "query": _query}
+        return commands[args.command](args)
+    except GraphStoreUnavailableError as exc:
+        print(f"heritage {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_GRAPH
     except (HeritageError, OSError, ValueError) as exc:
         print(f"heritage {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -120,6 +145,13 @@ def _scan(args: argparse.Namespace) -> int:
         bars.close()
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     result.write_json(args.json_out)
+    if args.neo4j:
+        with _store() as store:
+            store.init_schema()
+            report = store.write_result(result)
+        if not args.quiet:
+            print(f"written to Neo4j at {store.settings.uri} as {report.run_id}: {report.families} families, "
+                  f"{report.models} models, {report.edges} edges, {report.rejected} rejected")
     if not result.models and not result.rejected:
         print(f"heritage scan: no models found under {args.dir}", file=sys.stderr)
     if not args.quiet:
@@ -140,6 +172,33 @@ def _zoo(args: argparse.Namespace) -> int:
 
         truth = generate_zoo(args.dir, args.truth, config, progress=progress)
     print(f"trained {len(truth['models'])} models into {args.dir}; true tree in {args.truth}")
+    return EXIT_OK
+
+
+def _store() -> GraphStore:
+    from heritage.graph import GraphStore, Neo4jSettings
+
+    return GraphStore.connect(Neo4jSettings.from_env())
+
+
+def _db(args: argparse.Namespace) -> int:
+    with _store() as store:
+        if args.action == "init":
+            print(f"schema applied to {store.settings.uri} ({store.init_schema()} statements)")
+        else:
+            print(json.dumps(store.stats(), indent=2))
+    return EXIT_OK
+
+
+def _query(args: argparse.Namespace) -> int:
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param expects KEY=VALUE, got {item!r}")
+        params[key] = value
+    with _store() as store:
+        print(json.dumps(store.query(args.name, **params), indent=2))
     return EXIT_OK
 
 

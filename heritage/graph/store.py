@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
@@ -26,6 +28,7 @@ from heritage.graph.settings import Neo4jSettings
 from heritage.result import FamilyRecord, HeritageResult, ModelRecord
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _GONE = (ServiceUnavailable, SessionExpired, DriverError, OSError)
 
 
@@ -60,7 +63,7 @@ class GraphStore:
                 "and NEO4J_PASSWORD") from exc
         except (*_GONE, Neo4jError) as exc:
             driver.close()
-            raise GraphStoreUnavailableError(f"cannot reach Neo4j at {settings.uri}: {exc}") from exc
+            raise GraphStoreUnavailableError(f"cannot reach Neo4j at {settings.uri}: {_one_line(exc)}") from exc
         return cls(driver, settings)
 
     def close(self) -> None:
@@ -77,7 +80,7 @@ class GraphStore:
         """Apply ``cypher/schema.cypher`` (idempotent); returns the number of statements run."""
         statements = queries.statements("schema")
         for statement in statements:
-            self._guard(lambda s=statement: self.driver.execute_query(s, database_=self.settings.database),
+            self._guard(partial(self.driver.execute_query, statement, database_=self.settings.database),
                         "applying the schema")
         return len(statements)
 
@@ -105,7 +108,7 @@ class GraphStore:
                     session.execute_write(work)
                 except _GONE as exc:
                     raise GraphStoreUnavailableError(
-                        f"Neo4j at {self.settings.uri} went away while writing family {family.id!r}: {exc}. "
+                        f"Neo4j at {self.settings.uri} went away while writing family {family.id!r}: {_one_line(exc)}. "
                         f"{written} of {len(result.families)} families were written and are intact; "
                         "that family and the rest are unchanged") from exc
                 written += 1
@@ -157,11 +160,12 @@ class GraphStore:
     def stats(self) -> dict[str, object]:
         return self.query("statistics")[0]
 
-    def _guard(self, call: Callable, doing: str):  # type: ignore[no-untyped-def]
+    def _guard(self, call: Callable[[], T], doing: str) -> T:
         try:
             return call()
         except _GONE as exc:
-            raise GraphStoreUnavailableError(f"Neo4j at {self.settings.uri} is unavailable while {doing}: {exc}") from exc
+            raise GraphStoreUnavailableError(
+                f"Neo4j at {self.settings.uri} is unavailable while {doing}: {_one_line(exc)}") from exc
 
 
 def _model_props(m: ModelRecord) -> dict[str, object]:
@@ -177,6 +181,10 @@ def _name(model_id: str) -> str:
 def _batches(rows: list, size: int) -> Iterator[list]:
     for start in range(0, len(rows), max(size, 1)):
         yield rows[start:start + size]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _now() -> str:
