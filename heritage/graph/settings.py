@@ -16,6 +16,7 @@ class Neo4jSettings:
     password: str = field(default="", repr=False)
     database: str = "neo4j"
     batch_size: int = 1000
+    retry_seconds: float = 15.0  # how long managed transactions retry transient errors (with backoff)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Neo4jSettings:

@@ -53,7 +53,8 @@ class GraphStore:
     def connect(cls, settings: Neo4jSettings) -> GraphStore:
         """Open a driver and check that the server answers and accepts the credentials."""
         driver = GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password),
-                                      connection_timeout=10.0, max_transaction_retry_time=15.0)
+                                      connection_timeout=10.0,
+                                      max_transaction_retry_time=settings.retry_seconds)
         try:
             driver.verify_connectivity()
         except AuthError as exc:
