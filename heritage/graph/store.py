@@ -123,16 +123,14 @@ class GraphStore:
 
     def _write_family(self, tx: ManagedTransaction, family: FamilyRecord, members: list[ModelRecord],
                       edges: list, run_id: str, now: str) -> None:
-        tx.run(queries.load("write_family"),
-               family={"id": family.id, "size": len(family.members), "root_id": family.root,
-                       "medoid_id": family.medoid}, run_id=run_id, now=now).consume()
+        """All members first, then all edges, in statements of at most ``batch_size`` rows each."""
+        node = {"id": family.id, "size": len(family.members), "root_id": family.root, "medoid_id": family.medoid}
         rows = [{"id": m.id, "parent": m.parent, "props": _model_props(m)} for m in members]
-        for batch in _batches(rows, self.settings.batch_size):
-            tx.run(queries.load("write_members"), rows=batch, family_id=family.id, run_id=run_id, now=now).consume()
         edge_rows = [{"parent": e.parent, "child": e.child, "distance": e.distance, "confidence": e.confidence,
                       "method": e.method} for e in edges]
-        for batch in _batches(edge_rows, self.settings.batch_size):
-            tx.run(queries.load("write_edges"), rows=batch, run_id=run_id).consume()
+        for member_batch, edge_batch in _statements(rows, edge_rows, self.settings.batch_size):
+            tx.run(queries.load("write_family"), family=node, rows=member_batch, edges=edge_batch,
+                   run_id=run_id, now=now).consume()
 
     def _finish(self, tx: ManagedTransaction, rejected: list[dict], run_id: str, now: str,
                 result: HeritageResult) -> int:
@@ -177,6 +175,17 @@ def _model_props(m: ModelRecord) -> dict[str, object]:
 
 def _name(model_id: str) -> str:
     return PurePosixPath(model_id).name or model_id
+
+
+def _statements(rows: list, edges: list, size: int) -> Iterator[tuple[list, list]]:
+    """(member batch, edge batch) per statement: a family that fits one batch is one statement."""
+    member_batches = list(_batches(rows, size)) or [[]]
+    edge_batches = list(_batches(edges, size)) or [[]]
+    for batch in member_batches[:-1]:
+        yield batch, []
+    yield member_batches[-1], edge_batches[0]
+    for batch in edge_batches[1:]:
+        yield [], batch
 
 
 def _batches(rows: list, size: int) -> Iterator[list]:

@@ -143,9 +143,8 @@ def test_database_going_away_mid_write_keeps_committed_families_and_leaves_the_r
 
     through_proxy = dataclasses.replace(graph_settings, uri=f"bolt://127.0.0.1:{proxy.port}", retry_seconds=2.0)
     written = []
-    with GraphStore.connect(through_proxy) as flaky:
-        with pytest.raises(GraphStoreUnavailableError) as error:
-            flaky.write_result(result, on_family_written=lambda fid: (written.append(fid), proxy.cut()))
+    with GraphStore.connect(through_proxy) as flaky, pytest.raises(GraphStoreUnavailableError) as error:
+        flaky.write_result(result, on_family_written=lambda fid: (written.append(fid), proxy.cut()))
     message = str(error.value)
     assert written, message
     assert through_proxy.uri in message and f"{len(written)} of {len(result.families)} families were written" in message
