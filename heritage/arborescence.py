@@ -1,27 +1,21 @@
-"""Minimum-cost spanning arborescence (Chu-Liu / Edmonds) on dense cost matrices.
+"""Minimum-cost spanning arborescence on dense cost matrices, in O(V^2).
 
-Y. J. Chu and T. H. Liu, "On the shortest arborescence of a directed graph", Science Sinica 14
-(1965); J. Edmonds, "Optimum branchings", J. Res. Nat. Bur. Standards 71B (1967).
+J. Edmonds, "Optimum branchings", J. Res. Nat. Bur. Standards 71B (1967); Y. J. Chu and
+T. H. Liu, Science Sinica 14 (1965); R. E. Tarjan, "Finding optimum branchings", Networks 7
+(1977), with the correction of P. M. Camerini, L. Fratta and F. Maffioli, "A note on finding
+optimum branchings", Networks 9 (1979).
 
-Each round picks the cheapest incoming edge of every node, contracts one cycle if there is one,
-and repeats on the smaller graph; the contractions are then undone in reverse order. Rounds are
-vectorised with numpy (O(V^2) each); no recursion, so large families do not hit Python's stack.
+Tarjan's formulation: walk from every node along the cheapest edge entering its current
+super-node; every edge taken lowers the costs of the other edges entering that super-node by its
+cost; when a walk closes a cycle, the cycle becomes one super-node whose entering costs are the
+elementwise minimum of its members'. Each super-node keeps one numpy row of entering costs (one
+entry per source), so every step is O(V) vectorised work and the whole algorithm O(V^2), with no
+recursion. The edges are recovered by undoing the contractions newest first (Camerini et al.).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-
-
-@dataclass
-class _Contraction:
-    others: np.ndarray  # old indices of the nodes outside the cycle, in new-index order
-    cycle: np.ndarray  # old indices of the cycle's nodes
-    cycle_parent: np.ndarray  # old parent of each cycle node (inside the cycle)
-    enter: np.ndarray  # for each outside node u: the cycle node an edge u -> cycle would enter
-    leave: np.ndarray  # for each outside node v: the cycle node an edge cycle -> v would leave
 
 
 def minimum_arborescence(cost: np.ndarray, root: int | None = None) -> np.ndarray:
@@ -71,76 +65,58 @@ def minimum_arborescence(cost: np.ndarray, root: int | None = None) -> np.ndarra
     return parent
 
 
-def _rooted(w: np.ndarray, root: int) -> np.ndarray:
-    stack: list[_Contraction] = []
-    while True:
-        work = w.copy()
-        np.fill_diagonal(work, np.inf)
-        work[:, root] = np.inf
-        parent = np.argmin(work, axis=0)
-        best = work[parent, np.arange(len(work))]
-        parent[root] = -1
-        unreachable = [j for j in range(len(work)) if j != root and not np.isfinite(best[j])]
-        if unreachable:
-            raise ValueError(f"no arborescence: node {unreachable[0]} has no incoming edge")
-        cycle = _find_cycle(parent)
-        if cycle is None:
-            break
-        w, root, record = _contract(work, parent, best, cycle, root)
-        stack.append(record)
-    while stack:
-        parent = _expand(parent, stack.pop())
-    return parent
-
-
-def _find_cycle(parent: np.ndarray) -> np.ndarray | None:
-    state = np.zeros(len(parent), dtype=np.int8)  # 0 new, 1 on current path, 2 done
-    for start in range(len(parent)):
-        path = []
-        v = start
-        while v != -1 and state[v] == 0:
-            state[v] = 1
-            path.append(v)
-            v = int(parent[v])
-        if v != -1 and state[v] == 1:
-            return np.array(path[path.index(v):])
-        for u in path:
-            state[u] = 2
-    return None
-
-
-def _contract(work: np.ndarray, parent: np.ndarray, best: np.ndarray, cycle: np.ndarray,
-              root: int) -> tuple[np.ndarray, int, _Contraction]:
-    n = len(work)
-    in_cycle = np.zeros(n, dtype=bool)
-    in_cycle[cycle] = True
-    others = np.flatnonzero(~in_cycle)
-    m = len(others)
-    # Entering the cycle at v replaces v's cycle edge: its cost is reduced by that edge's cost.
-    into = work[np.ix_(others, cycle)] - best[cycle][None, :]
-    enter = cycle[np.argmin(into, axis=1)]
-    out_of = work[np.ix_(cycle, others)]
-    leave = cycle[np.argmin(out_of, axis=0)]
-    small = np.full((m + 1, m + 1), np.inf)
-    small[:m, :m] = work[np.ix_(others, others)]
-    small[:m, m] = into.min(axis=1)
-    small[m, :m] = out_of.min(axis=0)
-    new_root = int(np.searchsorted(others, root))
-    record = _Contraction(others, cycle, parent[cycle].copy(), enter, leave)
-    return small, new_root, record
-
-
-def _expand(parent_small: np.ndarray, rec: _Contraction) -> np.ndarray:
-    m = len(rec.others)
-    n = m + len(rec.cycle)
+def _rooted(cost: np.ndarray, root: int) -> np.ndarray:
+    n = len(cost)
+    w = cost.copy()
+    np.fill_diagonal(w, np.inf)
+    entering = {v: w[:, v].copy() for v in range(n)}  # super-node -> reduced cost from each source
+    head = {v: np.full(n, v) for v in range(n)}  # super-node -> original head of that cheapest edge
+    comp = np.arange(n)  # original node -> its current super-node
+    seen: dict[int, int] = {root: root}
+    chosen: dict[int, tuple[int, int]] = {}  # super-node -> (tail, head) of the edge entering it
+    contractions: list[tuple[int, np.ndarray, list[tuple[int, int]]]] = []
+    next_id = n
+    for start in range(n):
+        u = int(comp[start])
+        path: list[int] = []
+        edges: list[tuple[int, int]] = []
+        while seen.get(u, -1) < 0:
+            costs = np.where(comp == u, np.inf, entering[u])
+            tail = int(np.argmin(costs))
+            if not np.isfinite(costs[tail]):
+                raise ValueError(f"no arborescence: node {start} has no incoming edge from the rest of the graph")
+            entering[u] = entering[u] - costs[tail]
+            edges.append((tail, int(head[u][tail])))
+            path.append(u)
+            seen[u] = start
+            u = int(comp[tail])
+            if seen.get(u, -1) == start:  # the walk closed a cycle: contract it into one super-node
+                k = path.index(u)
+                members = path[k:]
+                stacked = np.stack([entering[m] for m in members])
+                pick = np.argmin(stacked, axis=0)
+                contractions.append((next_id, comp.copy(), edges[k:]))
+                entering[next_id] = stacked[pick, np.arange(n)]
+                head[next_id] = np.stack([head[m] for m in members])[pick, np.arange(n)]
+                for m in members:
+                    comp[comp == m] = next_id
+                    del entering[m], head[m]
+                    seen.pop(m)
+                u, path, edges = next_id, path[:k], edges[:k]
+                next_id += 1
+        for edge in edges:
+            chosen[int(comp[edge[1]])] = edge
+    # Undo the contractions newest first: inside a cycle every member keeps its cycle edge except
+    # the one the cycle's entering edge points at.
+    for super_node, before, cycle_edges in reversed(contractions):
+        entry = chosen[super_node]
+        for edge in cycle_edges:
+            chosen[int(before[edge[1]])] = edge
+        chosen[int(before[entry[1]])] = entry
     parent = np.full(n, -1)
-    parent[rec.cycle] = rec.cycle_parent
-    for new_v, old_v in enumerate(rec.others):
-        p = int(parent_small[new_v])
-        parent[old_v] = -1 if p == -1 else (rec.leave[new_v] if p == m else rec.others[p])
-    u = int(parent_small[m])
-    entered = rec.enter[u]
-    parent[entered] = rec.others[u]
+    for v in range(n):
+        if v != root:
+            parent[v] = chosen[v][0]
     return parent
 
 

@@ -64,3 +64,19 @@ def test_same_total_cost_as_networkx_on_random_graphs(seed):
         assert (parent < 0).sum() == 1
         assert root is None or parent[root] == -1
         assert arborescence_cost(cost, parent) == pytest.approx(_networkx_cost(cost, root), abs=1e-9)
+
+
+def test_a_larger_dense_graph_matches_networkx():
+    rng = np.random.default_rng(42)
+    cost = rng.random((120, 120))
+    np.fill_diagonal(cost, INF)
+    parent = minimum_arborescence(cost)
+    assert arborescence_cost(cost, parent) == pytest.approx(_networkx_cost(cost, None), abs=1e-9)
+
+
+def test_benchmark_runs_on_a_tiny_input(tmp_path):
+    from bench.arborescence import main
+
+    record = main(["--sizes", "20", "--large", "50", "--out", str(tmp_path / "a.json")])
+    assert record["dense_random"][0]["nodes"] == 20 and record["large"]["nodes"] == 50
+    assert (tmp_path / "a.json").is_file()
