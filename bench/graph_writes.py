@@ -21,7 +21,7 @@ from pathlib import Path
 
 from heritage import Heritage, HeritageResult
 from heritage.graph import GraphStore, Neo4jSettings, queries
-from heritage.graph.store import _model_props
+from heritage.graph.store import DISPLAY_LABELS, _model_props, family_hue, size_label
 
 
 def replicate(result: HeritageResult, copies: int) -> HeritageResult:
@@ -50,15 +50,16 @@ def write_per_row(store: GraphStore, result: HeritageResult) -> None:
     families = {f.id: {"id": f.id, "size": len(f.members), "root_id": f.root, "medoid_id": f.medoid}
                 for f in result.families}
     for m in result.models:
-        row = {"id": m.id, "parent": m.parent, "props": _model_props(m)}
+        row = {"id": m.id, "parent": m.parent, "props": _model_props(m),
+               "labels": [size_label(m.num_params), family_hue(m.family)]}
         store.driver.execute_query(queries.load("write_family"), database_=db, family=families[m.family],
-                                   rows=[row], edges=[], run_id=run_id, now=now)
+                                   rows=[row], edges=[], run_id=run_id, now=now, display_labels=DISPLAY_LABELS)
     family_of = {m.id: m.family for m in result.models}
     for e in result.edges:
         row = {"parent": e.parent, "child": e.child, "distance": e.distance, "confidence": e.confidence,
                "method": e.method}
         store.driver.execute_query(queries.load("write_family"), database_=db, family=families[family_of[e.child]],
-                                   rows=[], edges=[row], run_id=run_id, now=now)
+                                   rows=[], edges=[row], run_id=run_id, now=now, display_labels=DISPLAY_LABELS)
 
 
 def _wipe(store: GraphStore) -> None:

@@ -1,6 +1,7 @@
 // Write (part of) one family of a scan; every call for a family runs in that family's one transaction.
 // $rows: members [{id, parent, props}] -- each is merged, moved into the family, and loses incoming parent
 //        edges this run did not find (row.parent is the parent the run found, null at the root);
+// $display_labels: every display-only label (Params*, Hue*); each row's row.labels replace them;
 // $edges: parent edges [{parent, child, distance, confidence, method}] -- merged, so writing the same
 //        result twice changes nothing. Members are written before the edges that refer to them.
 // :param family => {id: 'family:model-abc123', size: 3, root_id: 'model-abc123', medoid_id: 'model-abc123'}
@@ -13,6 +14,8 @@ CALL (f) {
   MERGE (m:Model {id: row.id})
     ON CREATE SET m.created_at = $now
   SET m += row.props, m.status = 'ok', m.reason = null, m.reject_kind = null, m.run_id = $run_id
+  REMOVE m:$($display_labels)
+  SET m:$(row.labels)
   MERGE (m)-[:BELONGS_TO]->(f)
   WITH m, row
   OPTIONAL MATCH (m)-[old:BELONGS_TO]->(other:Family) WHERE other <> f

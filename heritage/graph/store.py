@@ -9,6 +9,7 @@ intact, the family being written is left unchanged (its transaction rolls back),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -19,6 +20,7 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import TypeVar
 
+import numpy as np
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
@@ -125,12 +127,14 @@ class GraphStore:
                       edges: list, run_id: str, now: str) -> None:
         """All members first, then all edges, in statements of at most ``batch_size`` rows each."""
         node = {"id": family.id, "size": len(family.members), "root_id": family.root, "medoid_id": family.medoid}
-        rows = [{"id": m.id, "parent": m.parent, "props": _model_props(m)} for m in members]
+        hue = family_hue(family.id)
+        rows = [{"id": m.id, "parent": m.parent, "props": _model_props(m), "labels": [size_label(m.num_params), hue]}
+                for m in members]
         edge_rows = [{"parent": e.parent, "child": e.child, "distance": e.distance, "confidence": e.confidence,
                       "method": e.method} for e in edges]
         for member_batch, edge_batch in _statements(rows, edge_rows, self.settings.batch_size):
             tx.run(queries.load("write_family"), family=node, rows=member_batch, edges=edge_batch,
-                   run_id=run_id, now=now).consume()
+                   run_id=run_id, now=now, display_labels=DISPLAY_LABELS).consume()
 
     def _finish(self, tx: ManagedTransaction, rejected: list[dict], run_id: str, now: str,
                 result: HeritageResult) -> int:
@@ -165,6 +169,23 @@ class GraphStore:
         except _GONE as exc:
             raise GraphStoreUnavailableError(
                 f"Neo4j at {self.settings.uri} is unavailable while {doing}: {_one_line(exc)}") from exc
+
+
+# Display-only labels, so Neo4j Browser (which styles by label alone) can size models by parameter
+# count and colour them by family: Params1K .. Params100B (decade of the parameter count) and
+# Hue0 .. Hue11 (a stable hash of the family id). Queries never depend on them.
+SIZE_LABELS = [f"Params{s}" for s in ("1K", "10K", "100K", "1M", "10M", "100M", "1B", "10B", "100B")]
+HUES = 12
+DISPLAY_LABELS = SIZE_LABELS + [f"Hue{k}" for k in range(HUES)]
+
+
+def size_label(num_params: int) -> str:
+    decade = int(np.floor(np.log10(max(num_params, 1))))
+    return SIZE_LABELS[min(max(decade - 3, 0), len(SIZE_LABELS) - 1)]
+
+
+def family_hue(family_id: str) -> str:
+    return f"Hue{int(hashlib.sha256(family_id.encode()).hexdigest(), 16) % HUES}"
 
 
 def _model_props(m: ModelRecord) -> dict[str, object]:

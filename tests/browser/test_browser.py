@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from heritage.cli import EXIT_OK, main
+from heritage.graph.store import family_hue, size_label
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -129,6 +130,13 @@ def _settled_graph(frame):
     return nodes, frame.find_elements(By.CSS_SELECTOR, "svg g.relationship")
 
 
+def _grass_rules() -> dict[str, dict[str, str]]:
+    """``label -> {property: value}`` for every ``node.<Label>`` rule of heritage.grass."""
+    text = (Path(__file__).resolve().parents[2] / "cypher" / "browser" / "heritage.grass").read_text()
+    return {label: dict(re.findall(r"([a-z-]+):\s*([^;]+);", body))
+            for label, body in re.findall(r"node\.(\w+)\s*\{([^}]*)\}", text)}
+
+
 def test_guide_draws_a_family_tree_with_names_and_confidences(
         chrome, store, graph_settings, trained_zoo, tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
@@ -182,6 +190,13 @@ def test_guide_draws_a_family_tree_with_names_and_confidences(
     edge_captions = [" ".join(t.text for t in r.find_elements(By.CSS_SELECTOR, "text")).strip() for r in relationships]
     assert all(re.fullmatch(r"0\.\d+…?", c) for c in edge_captions), edge_captions
     assert sorted(c.rstrip("…")[:4] for c in edge_captions) == sorted(str(c)[:4] for c in confidences)
-    # The style's colours reached the drawing: models are blue (#4C8EDA), not the Browser's default grey.
-    fills = {n.find_element(By.CSS_SELECTOR, "circle.b-outline").get_attribute("fill").lower() for n in nodes}
-    assert fills == {"#4c8eda"}, fills
+    # The style reached the drawing: every model wears its family's colour (Hue* label) and is sized by
+    # its parameter count (Params* label), as heritage.grass says -- not the Browser's default grey.
+    rules = _grass_rules()
+    models = store.driver.execute_query("MATCH (m:Model)-[:BELONGS_TO]->(:Family {id: $f}) RETURN m.num_params AS n",
+                                        f=family, database_=graph_settings.database).records
+    expected_fill = rules[family_hue(family)]["color"].lower()
+    expected_radius = {float(rules[size_label(r["n"])]["diameter"].rstrip("px")) / 2 for r in models}
+    circles = [n.find_element(By.CSS_SELECTOR, "circle.b-outline") for n in nodes]
+    assert {c.get_attribute("fill").lower() for c in circles} == {expected_fill}
+    assert {float(c.get_attribute("r")) for c in circles} == expected_radius
