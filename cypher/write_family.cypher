@@ -14,8 +14,9 @@ CALL (f) {
   MERGE (m:Model {id: row.id})
     ON CREATE SET m.created_at = $now
   SET m += row.props, m.status = 'ok', m.reason = null, m.reject_kind = null, m.run_id = $run_id
-  REMOVE m:$($display_labels)
-  SET m:$(row.labels)
+  WITH f, m, row, labels(m) AS current
+  REMOVE m:$([label IN current WHERE label IN $display_labels AND NOT label IN row.labels])
+  SET m:$([label IN row.labels WHERE NOT label IN current])
   MERGE (m)-[:BELONGS_TO]->(f)
   WITH m, row
   OPTIONAL MATCH (m)-[old:BELONGS_TO]->(other:Family) WHERE other <> f
