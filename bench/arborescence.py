@@ -9,17 +9,14 @@ ratio of wall times is recorded.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 
+from bench.record import header, save
 from heritage.arborescence import arborescence_cost, minimum_arborescence
 
 
@@ -59,19 +56,9 @@ def main(argv: list[str] | None = None) -> dict:
         minimum_arborescence(cost)
         large = {"nodes": args.large, "ours_s": round(time.perf_counter() - start, 3)}
         print(large, flush=True)
-    record = {
-        "benchmark": "arborescence",
-        "command": " ".join(["python -m bench.arborescence", *(argv if argv is not None else sys.argv[1:])]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
-                                                                  * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "networkx": nx.__version__},
-        "dense_random": rows, "large": large,
-    }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+    command = " ".join(["python -m bench.arborescence", *(argv if argv is not None else sys.argv[1:])])
+    record = header("arborescence", command) | {"networkx": nx.__version__, "dense_random": rows, "large": large}
+    save(record, args.out)
     return record
 
 

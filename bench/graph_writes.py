@@ -13,12 +13,11 @@ import argparse
 import copy
 import json
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.record import header, save
 from heritage import Heritage, HeritageResult
 from heritage.graph import GraphStore, Neo4jSettings, queries
 from heritage.graph.store import DISPLAY_LABELS, _model_props, family_hue, size_label
@@ -89,20 +88,13 @@ def main(argv: list[str] | None = None) -> dict:
                                                 "RETURN m, count(e) AS e").records[0]
             assert (counts["m"], counts["e"]) == (len(result.models), len(result.edges)), name
         _wipe(store)
-    record = {
-        "benchmark": "graph_writes", "command": " ".join(["python -m bench.graph_writes", *(argv or sys.argv[1:])]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
-                                                                  * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                    "platform": platform.platform(), "python": platform.python_version()},
+    record = header("graph_writes", " ".join(["python -m bench.graph_writes", *(argv or sys.argv[1:])])) | {
         "models": len(result.models), "edges": len(result.edges), "families": len(result.families),
         "seconds": {k: round(v, 3) for k, v in timings.items()},
         "ratio_per_row_over_batched": round(timings["per_row"] / timings["batched"], 1),
     }
     print(json.dumps(record, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.out)
     return record
 
 

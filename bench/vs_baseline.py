@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.record import header, save
 from heritage.evaluate import evaluate_files
 
 
@@ -55,19 +54,12 @@ def main(argv: list[str] | None = None) -> dict:
             rows[name] = {"wall_s": round(wall, 2), "peak_rss_mib": round(rss, 1),
                           **{k: round(scores[k], 4) for k in ("edge_accuracy", "family_ari", "root_accuracy")}}
             print(name, rows[name], flush=True)
-    record = {
-        "benchmark": "vs_baseline", "command": " ".join(["python -m bench.vs_baseline", *(argv or sys.argv[1:])]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
-                                                                  * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                    "platform": platform.platform(), "python": platform.python_version()},
+    record = header("vs_baseline", " ".join(["python -m bench.vs_baseline", *(argv or sys.argv[1:])])) | {
         "zoo": str(args.zoo), "mode": args.mode, "models": len(json.loads(args.truth.read_text())["models"]),
         "results": rows, "speedup": round(rows["published_recipe"]["wall_s"] / rows["heritage"]["wall_s"], 1),
         "note": "baseline told the true number of families (as in the paper); heritage estimates it",
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.out)
     return record
 
 
