@@ -14,3 +14,15 @@ def test_vs_baseline_runs_on_a_tiny_zoo(trained_zoo, tmp_path):
     for row in record["results"].values():
         assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and 0 <= row["edge_accuracy"] <= 1
     assert record["results"]["heritage"]["family_ari"] == 1.0
+
+
+def test_scaling_runs_on_a_tiny_input(tmp_path):
+    from bench.scaling import main as scaling
+
+    record = scaling(["--workdir", str(tmp_path / "w"), "--models", "3", "6", "--children", "1", "--widths", "8",
+                      "16", "--width-models", "3", "--out", str(tmp_path / "s.json")])
+    assert [r["models"] for r in record["by_models"]] == [3, 6]
+    assert [r["width"] for r in record["by_width"]] == [8, 16]
+    assert set(record["exponent_vs_models"]) == {"load", "distance", "clustering", "tree", "peak_rss"}
+    assert all(r["load_fraction_of_plain_read"] > 0 for r in record["by_width"])
+    assert (tmp_path / "s.json").is_file()
