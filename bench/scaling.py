@@ -64,17 +64,22 @@ def _scan(path: Path, out: Path) -> dict:
             "stages_s": {k: round(result["run"]["seconds"][k], 4) for k in STAGES}}
 
 
+def _weight_files(path: Path) -> list[Path]:
+    """Weight files under ``path``, through the subsets' symlinks."""
+    return sorted(Path(d) / f for d, _, files in os.walk(path, followlinks=True) for f in files
+                  if f.endswith((".safetensors", ".bin")))
+
+
 def _weight_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.suffix in (".safetensors", ".bin"))
+    return sum(f.stat().st_size for f in _weight_files(path))
 
 
 def _plain_read_s(path: Path) -> float:
     start = time.perf_counter()
-    for f in sorted(path.rglob("*")):
-        if f.suffix in (".safetensors", ".bin"):
-            with open(f, "rb") as handle:
-                while handle.read(1 << 20):
-                    pass
+    for f in _weight_files(path):
+        with open(f, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
     return time.perf_counter() - start
 
 
