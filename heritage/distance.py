@@ -103,16 +103,24 @@ class GramAccumulator(PairwiseAccumulator):
 
 
 class MaxAbsAccumulator(PairwiseAccumulator):
-    """Largest absolute elementwise difference (the published MoTHer full-fine-tune distance)."""
+    """Largest absolute elementwise difference (the published MoTHer full-fine-tune distance).
+
+    Differences are taken in float32, into one reused buffer: checkpoints store float32 or less,
+    so the values are exact and each difference is off by at most one float32 rounding.
+    """
 
     def __init__(self, models: int) -> None:
         super().__init__(models)
         self.value = np.zeros((models, models))
 
     def update(self, block: np.ndarray) -> None:
-        flat = block.reshape(self.models, -1)
+        flat = block.reshape(self.models, -1).astype(np.float32)
+        buffer = np.empty((self.models - 1, flat.shape[1]), dtype=np.float32)
         for i in range(self.models - 1):
-            top = np.abs(flat[i + 1:] - flat[i]).max(axis=1)
+            rest = buffer[: self.models - 1 - i]
+            np.subtract(flat[i + 1:], flat[i], out=rest)
+            np.abs(rest, out=rest)
+            top = rest.max(axis=1)
             self.value[i, i + 1:] = np.maximum(self.value[i, i + 1:], top)
             self.value[i + 1:, i] = self.value[i, i + 1:]
 
