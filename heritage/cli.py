@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("result", type=Path)
     ev.add_argument("truth", type=Path)
 
+    serve = sub.add_parser("serve", help="serve the lineage API (FastAPI on uvicorn) over Neo4j")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
     db = sub.add_parser("db", help="the Neo4j graph store")
     db.add_argument("action", choices=["init", "stats"], help="init: apply the schema; stats: graph health")
 
@@ -99,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"scan": _scan, "zoo": _zoo, "eval": _eval, "db": _db, "query": _query}
+        commands = {"scan": _scan, "zoo": _zoo, "eval": _eval, "db": _db, "query": _query, "serve": _serve}
         return commands[args.command](args)
     except GraphStoreUnavailableError as exc:
         print(f"heritage {args.command}: error: {exc}", file=sys.stderr)
@@ -199,6 +203,16 @@ def _query(args: argparse.Namespace) -> int:
         params[key] = value
     with _store() as store:
         print(json.dumps(store.query(args.name, **params), indent=2))
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from heritage.graph import Neo4jSettings
+
+    Neo4jSettings.from_env()  # fail before binding the port if the password is missing
+    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
 

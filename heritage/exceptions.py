@@ -53,3 +53,7 @@ class ConfigurationError(HeritageError):
 
 class GraphStoreUnavailableError(HeritageError):
     """Neo4j could not be reached, refused the credentials, or went away mid-write."""
+
+
+class NotFoundError(HeritageError):
+    """A model or family id that the graph does not hold."""

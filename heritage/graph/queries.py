@@ -14,6 +14,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "parent": ("id",), "children": ("id",), "ancestors": ("id",), "descendants": ("id",), "root": ("id",),
     "siblings": ("id",), "path": ("a", "b"), "lca": ("a", "b"), "family_tree": ("family",),
     "family_members": ("family",), "families": (), "statistics": (),
+    "model": ("id",), "models": ("name", "family", "skip", "limit"), "family": ("family",),
 }
 _NAME = re.compile(r"^[a-z_]+$")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
@@ -148,8 +148,11 @@ class GraphStore:
         return int(pruned["pruned"]) if pruned else 0
 
     # -- reads ----------------------------------------------------------------------------------------
-    def query(self, name: str, **params: object) -> list[dict[str, object]]:
-        """Run a named query (``cypher/<name>.cypher``) and return its rows as dicts."""
+    def query(self, name: str, /, **params: object) -> list[dict[str, Any]]:
+        """Run a named query (``cypher/<name>.cypher``) and return its rows as dicts.
+
+        ``name`` is positional-only, so a query may take a parameter called ``name`` too.
+        """
         if name not in queries.QUERIES:
             raise ConfigurationError(f"unknown query {name!r}; choose one of: {', '.join(sorted(queries.QUERIES))}")
         missing = [p for p in queries.QUERIES[name] if p not in params]
@@ -160,7 +163,12 @@ class GraphStore:
             f"running query {name!r}")
         return [record.data() for record in records]
 
-    def stats(self) -> dict[str, object]:
+    def ping(self) -> None:
+        """Raise :class:`GraphStoreUnavailableError` unless the database answers now."""
+        self._guard(lambda: self.driver.execute_query("RETURN 1", database_=self.settings.database,
+                                                      routing_=RoutingControl.READ), "checking readiness")
+
+    def stats(self) -> dict[str, Any]:
         return self.query("statistics")[0]
 
     def _guard(self, call: Callable[[], T], doing: str) -> T:

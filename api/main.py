@@ -1,0 +1,52 @@
+"""The FastAPI app: lineage endpoints over the graph store; engine errors mapped to HTTP in one place.
+
+Run it with ``heritage serve`` (uvicorn). Neo4j settings come from ``NEO4J_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.routes import families, health, models
+from heritage.exceptions import (
+    CheckpointError,
+    ConfigurationError,
+    GraphStoreUnavailableError,
+    HeritageError,
+    NotFoundError,
+)
+from heritage.graph import GraphStore, Neo4jSettings
+
+# Most specific first: the first class an error is an instance of gives the status.
+STATUS = [(NotFoundError, 404), (GraphStoreUnavailableError, 503), (ConfigurationError, 422),
+          (CheckpointError, 422), (HeritageError, 500)]
+
+
+def create_app(store: GraphStore | None = None) -> FastAPI:
+    """The app; ``store`` is injected by tests, else one is connected from the environment at startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        app.state.store = store or GraphStore.connect(Neo4jSettings.from_env())
+        try:
+            yield
+        finally:
+            if own:
+                app.state.store.close()
+
+    app = FastAPI(title="Model Heritage", version="0.1.0", lifespan=lifespan,
+                  description="Model families and fine-tuning genealogy recovered from weights, kept in Neo4j.")
+
+    @app.exception_handler(HeritageError)
+    async def heritage_error(request: Request, exc: HeritageError) -> JSONResponse:
+        status = next(code for kind, code in STATUS if isinstance(exc, kind))
+        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})
+
+    for router in (health.router, models.router, families.router):
+        app.include_router(router)
+    return app

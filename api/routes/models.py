@@ -1,0 +1,75 @@
+"""Models and their lineage. Ids may hold slashes (they are paths), hence the ``:path`` converters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api import schemas
+from api.deps import Store
+from heritage.exceptions import NotFoundError
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+def _model(store: Store, model_id: str) -> dict[str, Any]:
+    rows = store.query("model", id=model_id)
+    if not rows:
+        raise NotFoundError(f"no model with id {model_id!r}")
+    return rows[0]
+
+
+@router.get("", response_model=schemas.Page)
+def list_models(store: Store, name: str = "", family: str | None = None,
+                skip: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000)) -> schemas.Page:
+    rows = store.query("models", name=name, family=family, skip=skip, limit=limit)
+    return schemas.Page(items=[schemas.ModelSummary(**r) for r in rows], skip=skip, limit=limit)
+
+
+@router.get("/{model_id:path}/path/{other_id:path}", response_model=schemas.Path)
+def path(store: Store, model_id: str, other_id: str) -> schemas.Path:
+    _model(store, model_id), _model(store, other_id)
+    rows = store.query("path", a=model_id, b=other_id)
+    if not rows:
+        raise NotFoundError(f"{model_id!r} and {other_id!r} share no tree")
+    return schemas.Path(**rows[0])
+
+
+@router.get("/{model_id:path}/lineage", response_model=schemas.Lineage)
+def lineage(store: Store, model_id: str, up: int = Query(100, ge=0), down: int = Query(100, ge=0)) -> schemas.Lineage:
+    model = _model(store, model_id)
+    ancestors = [r for r in store.query("ancestors", id=model_id) if r["depth"] <= up]
+    descendants = [r for r in store.query("descendants", id=model_id) if r["depth"] <= down]
+    return schemas.Lineage(model=schemas.Model(**model), ancestors=[schemas.Relative(**r) for r in ancestors],
+                           descendants=[schemas.Relative(**r) for r in descendants])
+
+
+@router.get("/{model_id:path}/ancestors", response_model=list[schemas.Relative])
+def ancestors(store: Store, model_id: str) -> list[dict[str, Any]]:
+    _model(store, model_id)
+    return store.query("ancestors", id=model_id)
+
+
+@router.get("/{model_id:path}/descendants", response_model=list[schemas.Relative])
+def descendants(store: Store, model_id: str) -> list[dict[str, Any]]:
+    _model(store, model_id)
+    return store.query("descendants", id=model_id)
+
+
+@router.get("/{model_id:path}/children", response_model=list[schemas.Edge])
+def children(store: Store, model_id: str) -> list[dict[str, Any]]:
+    _model(store, model_id)
+    return store.query("children", id=model_id)
+
+
+@router.get("/{model_id:path}/parent", response_model=schemas.Edge | None)
+def parent(store: Store, model_id: str) -> dict[str, Any] | None:
+    _model(store, model_id)
+    rows = store.query("parent", id=model_id)
+    return rows[0] if rows else None
+
+
+@router.get("/{model_id:path}", response_model=schemas.Model)
+def get_model(store: Store, model_id: str) -> dict[str, Any]:
+    return _model(store, model_id)
