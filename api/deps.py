@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from api.jobs import JobRunner
+from api.settings import ServiceSettings
+from heritage.exceptions import HeritageError
 from heritage.graph import GraphStore
+
+
+class UnauthorizedError(HeritageError):
+    """A write request without the right X-API-Key."""
+
+
+class WritesDisabledError(HeritageError):
+    """No HERITAGE_API_KEY is configured, so the service accepts no writes."""
 
 
 def get_store(request: Request) -> GraphStore:
@@ -14,4 +26,26 @@ def get_store(request: Request) -> GraphStore:
     return store
 
 
+def get_settings(request: Request) -> ServiceSettings:
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+def get_jobs(request: Request) -> JobRunner:
+    jobs: JobRunner = request.app.state.jobs
+    return jobs
+
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Write endpoints: the X-API-Key header must equal HERITAGE_API_KEY (compared in constant time)."""
+    expected = get_settings(request).api_key
+    if expected is None:
+        raise WritesDisabledError("writes are disabled: the service has no HERITAGE_API_KEY")
+    if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), expected.encode()):
+        raise UnauthorizedError("missing or wrong X-API-Key header")
+
+
 Store = Annotated[GraphStore, Depends(get_store)]
+Settings = Annotated[ServiceSettings, Depends(get_settings)]
+Jobs = Annotated[JobRunner, Depends(get_jobs)]
+WriteAccess = Depends(require_api_key)

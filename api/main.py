@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import families, health, models
+from api.deps import UnauthorizedError, WritesDisabledError
+from api.jobs import JobRunner
+from api.routes import clustering, families, health, jobs, models
+from api.settings import ServiceSettings
 from heritage.exceptions import (
     CheckpointError,
     ConfigurationError,
@@ -22,20 +25,23 @@ from heritage.exceptions import (
 from heritage.graph import GraphStore, Neo4jSettings
 
 # Most specific first: the first class an error is an instance of gives the status.
-STATUS = [(NotFoundError, 404), (GraphStoreUnavailableError, 503), (ConfigurationError, 422),
-          (CheckpointError, 422), (HeritageError, 500)]
+STATUS = [(NotFoundError, 404), (UnauthorizedError, 401), (WritesDisabledError, 503),
+          (GraphStoreUnavailableError, 503), (ConfigurationError, 422), (CheckpointError, 422), (HeritageError, 500)]
 
 
-def create_app(store: GraphStore | None = None) -> FastAPI:
-    """The app; ``store`` is injected by tests, else one is connected from the environment at startup."""
+def create_app(store: GraphStore | None = None, settings: ServiceSettings | None = None) -> FastAPI:
+    """The app; tests inject ``store`` and ``settings``, else both come from the environment at startup."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
         app.state.store = store or GraphStore.connect(Neo4jSettings.from_env())
+        app.state.settings = settings or ServiceSettings.from_env()
+        app.state.jobs = JobRunner()
         try:
             yield
         finally:
+            app.state.jobs.shutdown()
             if own:
                 app.state.store.close()
 
@@ -47,6 +53,6 @@ def create_app(store: GraphStore | None = None) -> FastAPI:
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
         return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})
 
-    for router in (health.router, models.router, families.router):
+    for router in (health.router, models.router, families.router, jobs.router, clustering.router):
         app.include_router(router)
     return app
