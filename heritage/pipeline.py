@@ -77,10 +77,21 @@ class Heritage:
 
     def scan(self, root: str | Path, progress: Progress | None = None) -> HeritageResult:
         """Scan every model under ``root`` (a directory, or one model) and return the result."""
+        tick = time.perf_counter()
+        sources = discover_models(root)
+        discovery = time.perf_counter() - tick
+        result = self.scan_sources(sources, progress)
+        result.run["root"] = str(root)
+        seconds = result.run["seconds"]
+        assert isinstance(seconds, dict)
+        seconds["load"] += discovery  # finding the files is part of loading them
+        return result
+
+    def scan_sources(self, sources: list[ModelSource], progress: Progress | None = None) -> HeritageResult:
+        """Scan the given models (ids and paths already decided), e.g. the members of one family."""
         seconds: dict[str, float] = {}
         result = HeritageResult()
         tick = time.perf_counter()
-        sources = discover_models(root)
         models = self._open_all(sources, result, progress)
         seconds["load"] = time.perf_counter() - tick
         try:
@@ -96,7 +107,7 @@ class Heritage:
         tick = time.perf_counter()
         self._trees(outcomes, families, {m.fp.id: m.fp for m in models}, result)
         seconds["tree"] = time.perf_counter() - tick
-        result.run = {"params": self.config.as_params(), "seconds": seconds, "root": str(root),
+        result.run = {"params": self.config.as_params(), "seconds": seconds,
                       "counts": {"found": len(sources), "models": len(result.models),
                                  "families": len(result.families), "rejected": len(result.rejected)}}
         return result
