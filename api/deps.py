@@ -1,4 +1,4 @@
-"""Dependencies: the one graph store the app holds, injected into route functions."""
+"""Dependencies: the graph store, settings, job runner and incremental engine the app holds, for route functions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from api.jobs import JobRunner
 from api.settings import ServiceSettings
 from heritage.exceptions import HeritageError
 from heritage.graph import GraphStore
+from heritage.incremental import IncrementalHeritage
 
 
 class UnauthorizedError(HeritageError):
@@ -36,6 +37,11 @@ def get_jobs(request: Request) -> JobRunner:
     return jobs
 
 
+def get_engine(request: Request) -> IncrementalHeritage:
+    engine: IncrementalHeritage = request.app.state.engine
+    return engine
+
+
 def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Write endpoints: the X-API-Key header must equal HERITAGE_API_KEY (compared in constant time)."""
     expected = get_settings(request).api_key
@@ -48,4 +54,5 @@ def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()]
 Store = Annotated[GraphStore, Depends(get_store)]
 Settings = Annotated[ServiceSettings, Depends(get_settings)]
 Jobs = Annotated[JobRunner, Depends(get_jobs)]
+Engine = Annotated[IncrementalHeritage, Depends(get_engine)]
 WriteAccess = Depends(require_api_key)

@@ -1,4 +1,4 @@
-"""Background jobs: one worker thread, a registry of job states the API reports by id."""
+"""Background jobs: a few worker threads, a registry of job states the API reports by id."""
 
 from __future__ import annotations
 
@@ -28,10 +28,14 @@ class Job:
 
 
 class JobRunner:
-    """Runs jobs one at a time (writes to one graph must not interleave) and remembers their outcome."""
+    """Runs jobs on a few worker threads and remembers their outcome.
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heritage-job")
+    Jobs that change the graph coordinate through :class:`heritage.incremental.IncrementalHeritage`'s
+    locks (one family at a time; a recluster alone), so workers never write one family at once.
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="heritage-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 

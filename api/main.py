@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 
 from api.deps import UnauthorizedError, WritesDisabledError
 from api.jobs import JobRunner
-from api.routes import clustering, families, health, jobs, models
+from api.routes import clustering, families, health, jobs, models, writes
 from api.settings import ServiceSettings
+from api.uploads import DuplicateUploadError, UploadTooLargeError
 from heritage.exceptions import (
     CheckpointError,
     ConfigurationError,
@@ -23,10 +24,12 @@ from heritage.exceptions import (
     NotFoundError,
 )
 from heritage.graph import GraphStore, Neo4jSettings
+from heritage.incremental import IncrementalHeritage
 
 # Most specific first: the first class an error is an instance of gives the status.
-STATUS = [(NotFoundError, 404), (UnauthorizedError, 401), (WritesDisabledError, 503),
-          (GraphStoreUnavailableError, 503), (ConfigurationError, 422), (CheckpointError, 422), (HeritageError, 500)]
+STATUS = [(NotFoundError, 404), (UnauthorizedError, 401), (WritesDisabledError, 503), (DuplicateUploadError, 409),
+          (UploadTooLargeError, 413), (GraphStoreUnavailableError, 503), (ConfigurationError, 422),
+          (CheckpointError, 422), (HeritageError, 500)]
 
 
 def create_app(store: GraphStore | None = None, settings: ServiceSettings | None = None) -> FastAPI:
@@ -36,8 +39,9 @@ def create_app(store: GraphStore | None = None, settings: ServiceSettings | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
         app.state.store = store or GraphStore.connect(Neo4jSettings.from_env())
-        app.state.settings = settings or ServiceSettings.from_env()
-        app.state.jobs = JobRunner()
+        app.state.settings = config = settings or ServiceSettings.from_env()
+        app.state.engine = IncrementalHeritage(config.data_dir, config.engine_config())
+        app.state.jobs = JobRunner(config.job_workers)
         try:
             yield
         finally:
@@ -51,8 +55,9 @@ def create_app(store: GraphStore | None = None, settings: ServiceSettings | None
     @app.exception_handler(HeritageError)
     async def heritage_error(request: Request, exc: HeritageError) -> JSONResponse:
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
-        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc)})
+        extra = getattr(exc, "extra", {})
+        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc), **extra})
 
-    for router in (health.router, models.router, families.router, jobs.router, clustering.router):
+    for router in (health.router, writes.router, models.router, families.router, jobs.router, clustering.router):
         app.include_router(router)
     return app

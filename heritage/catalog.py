@@ -33,8 +33,7 @@ from heritage.sketch import ModelSketch
 class Catalog:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._models_dir = self.root / "models"
-        self._models_dir.mkdir(parents=True, exist_ok=True)
+        self._models_dir = self.root / "models"  # created by the first write
         self._lock = threading.RLock()
         self._sketches: dict[str, ModelSketch] = {}
         self._family: dict[str, str] = {}
@@ -76,6 +75,7 @@ class Catalog:
     # -- writes -----------------------------------------------------------------------------------------
     def put(self, sketch: ModelSketch, family: str) -> None:
         with self._lock:
+            self._models_dir.mkdir(parents=True, exist_ok=True)
             _atomic_write(self._file(sketch.id), lambda handle: _save_sketch(handle, sketch))
             self._sketches[sketch.id] = sketch
             self._set({sketch.id: family})
@@ -107,6 +107,7 @@ class Catalog:
 
     def _write_families(self, families: dict[str, str]) -> None:
         text = json.dumps(families, indent=0, sort_keys=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.root / "families.json", lambda handle: handle.write(text.encode()))
 
     def _file(self, model_id: str) -> Path:

@@ -15,6 +15,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "siblings": ("id",), "path": ("a", "b"), "lca": ("a", "b"), "family_tree": ("family",),
     "family_members": ("family",), "families": (), "statistics": (),
     "model": ("id",), "models": ("name", "family", "skip", "limit"), "family": ("family",),
+    "model_by_sha": ("sha256",),
 }
 _NAME = re.compile(r"^[a-z_]+$")
 

@@ -147,6 +147,12 @@ class GraphStore:
                                   sort_keys=True)).consume()
         return int(pruned["pruned"]) if pruned else 0
 
+    def delete_model(self, model_id: str) -> None:
+        """Remove one model node and its relationships (its family goes too if it was the last member)."""
+        self._guard(lambda: self.driver.execute_query(queries.load("delete_model"), {"id": model_id},
+                                                      database_=self.settings.database),
+                    f"deleting model {model_id!r}")
+
     # -- reads ----------------------------------------------------------------------------------------
     def query(self, name: str, /, **params: object) -> list[dict[str, Any]]:
         """Run a named query (``cypher/<name>.cypher``) and return its rows as dicts.

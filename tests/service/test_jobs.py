@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from fastapi.testclient import TestClient
@@ -22,9 +23,10 @@ def _wait(client: TestClient, job_id: str) -> dict:
         time.sleep(0.2)
 
 
-def test_recluster_needs_the_key_then_rebuilds_the_graph_in_the_background(store, genealogy_zoo):
+def test_recluster_needs_the_key_then_rebuilds_the_graph_in_the_background(store, genealogy_zoo, tmp_path):
     _, zoo, _ = genealogy_zoo
-    with TestClient(create_app(store, ServiceSettings(api_key=KEY, data_dir=zoo))) as client:
+    shutil.copytree(zoo, tmp_path / "data")  # the service keeps its placement state inside its data directory
+    with TestClient(create_app(store, ServiceSettings(api_key=KEY, data_dir=tmp_path / "data"))) as client:
         assert client.post("/api/clustering/recluster").status_code == 401
         assert client.post("/api/clustering/recluster", headers={"X-API-Key": "wrong"}).status_code == 401
         accepted = client.post("/api/clustering/recluster", headers={"X-API-Key": KEY})
