@@ -36,7 +36,7 @@ from heritage.result import HeritageResult
 from heritage.sketch import sketch_model
 
 CATALOG_DIR = Path(".heritage") / "catalog"
-FamilySink = Callable[[HeritageResult], None]
+FamilySink = Callable[[HeritageResult], object]  # e.g. GraphStore.write_result
 
 
 @dataclass

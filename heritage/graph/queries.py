@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -21,9 +22,13 @@ _NAME = re.compile(r"^[a-z_]+$")
 
 
 def cypher_dir() -> Path:
-    """``cypher/`` beside the package (a source checkout), or ``HERITAGE_CYPHER_DIR``."""
+    """``HERITAGE_CYPHER_DIR``, else ``cypher/`` beside the package (a source checkout), else the copy
+    a non-editable install puts in ``<prefix>/share/model-heritage/cypher``."""
     override = os.environ.get("HERITAGE_CYPHER_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "cypher"
+    if override:
+        return Path(override)
+    checkout = Path(__file__).resolve().parents[2] / "cypher"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "model-heritage" / "cypher"
 
 
 @cache
