@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heritage.sketch import ModelSketch, shared_coverage, sketched_cosine
+from heritage.sketch import ModelSketch, shared_coverage
 
 
 @dataclass(frozen=True)
@@ -42,25 +42,44 @@ def gate(compared_params: int, sketch_length: int, relatedness_cosine: float) ->
 
 def place(new: ModelSketch, families: Mapping[str, list[ModelSketch]], min_shared_fraction: float = 0.5,
           relatedness_cosine: float = 0.2) -> Placement:
-    """The family ``new`` joins (see module docstring); ``families`` maps family key -> stored members."""
+    """The family ``new`` joins (see module docstring); ``families`` maps family key -> stored members.
+
+    Stored models with the same tensor signature are compared at once (one matrix-vector product
+    per signature), so placement against thousands of stored models stays fast.
+    """
+    groups: dict[frozenset, list[tuple[str, ModelSketch]]] = {}
+    for key, members in families.items():
+        for other in members:
+            if other.id != new.id:
+                groups.setdefault(frozenset(other.shapes.items()), []).append((key, other))
     best: tuple[float, str, str, float] | None = None  # (similarity, family, model, gate)
     nearest: tuple[float, str, float] | None = None  # (similarity, model, its gate)
     compared = 0
-    for key, members in families.items():
-        for other in members:
-            if other.id == new.id or shared_coverage(new.shapes, other.shapes) < min_shared_fraction:
-                continue
-            cos, params, length = sketched_cosine(new, other)
-            if length == 0:
-                continue
-            compared += 1
-            need = gate(params, length, relatedness_cosine)
-            if nearest is None or cos > nearest[0]:
-                nearest = (cos, other.id, need)
-            if cos >= need and (best is None or cos > best[0]):
-                best = (cos, key, other.id, need)
+    for group in groups.values():
+        first = group[0][1]
+        names = [n for n in new.sketches if n in first.sketches and new.shapes[n] == first.shapes[n]]
+        if not names or shared_coverage(new.shapes, first.shapes) < min_shared_fraction:
+            continue
+        cos = _cosines(new, [m for _, m in group], names)
+        need = gate(sum(new.numel(n) for n in names), sum(new.sketches[n].size for n in names), relatedness_cosine)
+        compared += len(group)
+        top = int(np.argmax(cos))
+        if nearest is None or cos[top] > nearest[0]:
+            nearest = (float(cos[top]), group[top][1].id, need)
+        if cos[top] >= need and (best is None or cos[top] > best[0]):
+            best = (float(cos[top]), group[top][0], group[top][1].id, need)
     if best is not None:
         return Placement(best[1], best[2], best[0], best[3], compared)
     if nearest is not None:
         return Placement(None, nearest[1], nearest[0], nearest[2], compared)
     return Placement(None, None, 0.0, relatedness_cosine, 0)
+
+
+def _cosines(new: ModelSketch, others: list[ModelSketch], names: list[str]) -> np.ndarray:
+    """Sketched cosine of ``new`` with each of ``others`` (all with the same tensors) over ``names``."""
+    matrix = np.stack([np.concatenate([o.sketches[n] for n in names]) for o in others])
+    dots = matrix @ np.concatenate([new.sketches[n] for n in names])
+    norms = np.sqrt(np.array([sum(o.sq_norms[n] for n in names) for o in others]) *
+                    sum(new.sq_norms[n] for n in names))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(np.where(norms > 0, dots / norms, 0.0), -1.0, 1.0)
