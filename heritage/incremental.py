@@ -33,7 +33,7 @@ from heritage.io import ModelSource
 from heritage.pipeline import Heritage, _open_one
 from heritage.placement import Placement, place
 from heritage.result import HeritageResult
-from heritage.sketch import sketch_model
+from heritage.sketch import ModelSketch, sketch_model
 
 CATALOG_DIR = Path(".heritage") / "catalog"
 FamilySink = Callable[[HeritageResult], object]  # e.g. GraphStore.write_result
@@ -80,11 +80,7 @@ class IncrementalHeritage:
         """Place the model stored at ``data_dir/model_id`` and rebuild its family."""
         with self._world.shared():
             tick = time.perf_counter()
-            model = _open_one(ModelSource(model_id, self.data_dir / model_id))
-            try:
-                sketch = sketch_model(model.fp, model.loader, self.config.layer_filter)
-            finally:
-                model.loader.close()
+            sketch = self._sketch(model_id)
             load = time.perf_counter() - tick
             tick = time.perf_counter()
             with self._placement:
@@ -139,11 +135,7 @@ class IncrementalHeritage:
         with self._world.shared():
             old = self._key_of(model_id)
             tick = time.perf_counter()
-            model = _open_one(ModelSource(model_id, self.data_dir / model_id))
-            try:
-                sketch = sketch_model(model.fp, model.loader, self.config.layer_filter)
-            finally:
-                model.loader.close()
+            sketch = self._sketch(model_id)
             load = time.perf_counter() - tick
             tick = time.perf_counter()
             with self._placement:
@@ -169,11 +161,7 @@ class IncrementalHeritage:
                     self.catalog.remove(model_id)
             for m in result.models:
                 if m.id not in self.catalog:
-                    model = _open_one(ModelSource(m.id, self.data_dir / m.id))
-                    try:
-                        self.catalog.put(sketch_model(model.fp, model.loader, self.config.layer_filter), m.family)
-                    finally:
-                        model.loader.close()
+                    self.catalog.put(self._sketch(m.id), m.family)
             self.catalog.assign({m.id: m.family for m in result.models})
             if write:
                 write(result)
@@ -193,6 +181,13 @@ class IncrementalHeritage:
             if write:
                 write(result)
             return result
+
+    def _sketch(self, model_id: str) -> ModelSketch:
+        model = _open_one(ModelSource(model_id, self.data_dir / model_id))
+        try:
+            return sketch_model(model.fp, model.loader, self.config.layer_filter)
+        finally:
+            model.loader.close()
 
     def _scan(self, ids: list[str]) -> HeritageResult:
         sources = [ModelSource(m, self.data_dir / m) for m in ids]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,3 +21,14 @@ def scanned(store: GraphStore, genealogy_zoo):  # noqa: F811
     store.write_result(result)
     with TestClient(create_app(store)) as client:
         yield client, result
+
+
+def wait_for_job(client: TestClient, job_id: str, seconds: float = 300) -> dict:
+    """Poll ``GET /api/jobs/{id}`` until the job has finished; its final state."""
+    deadline = time.monotonic() + seconds
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)

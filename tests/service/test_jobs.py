@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ServiceSettings
+from tests.service.conftest import wait_for_job
 
 KEY = "test-key-0123456789"
 
 
-def _wait(client: TestClient, job_id: str) -> dict:
-    deadline = time.monotonic() + 120
-    while True:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
 
 
 def test_recluster_needs_the_key_then_rebuilds_the_graph_in_the_background(store, genealogy_zoo, tmp_path):
@@ -31,7 +23,7 @@ def test_recluster_needs_the_key_then_rebuilds_the_graph_in_the_background(store
         assert client.post("/api/clustering/recluster", headers={"X-API-Key": "wrong"}).status_code == 401
         accepted = client.post("/api/clustering/recluster", headers={"X-API-Key": KEY})
         assert accepted.status_code == 202
-        job = _wait(client, accepted.json()["job_id"])
+        job = wait_for_job(client, accepted.json()["job_id"])
         assert job["status"] == "succeeded", job
         assert job["result"]["models"] == 21 and job["result"]["families"] == 3
         stats = client.get("/api/clustering/statistics").json()
@@ -41,7 +33,8 @@ def test_recluster_needs_the_key_then_rebuilds_the_graph_in_the_background(store
 
 def test_a_failing_job_reports_its_error(store, tmp_path):
     with TestClient(create_app(store, ServiceSettings(api_key=KEY, data_dir=tmp_path / "missing"))) as client:
-        job = _wait(client, client.post("/api/clustering/recluster", headers={"X-API-Key": KEY}).json()["job_id"])
+        accepted = client.post("/api/clustering/recluster", headers={"X-API-Key": KEY})
+        job = wait_for_job(client, accepted.json()["job_id"])
         assert job["status"] == "failed" and "does not exist" in job["error"]
 
 

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -20,19 +19,12 @@ from api.main import create_app
 from api.settings import ServiceSettings
 from heritage import Heritage
 from heritage.evaluate import evaluate
+from tests.service.conftest import wait_for_job
 
 KEY = "upload-test-key-42"
 AUTH = {"X-API-Key": KEY}
 
 
-def _wait(client: TestClient, job_id: str) -> dict:
-    deadline = time.monotonic() + 300
-    while True:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
 
 
 def _payload(model_dir: Path, as_archive: str | None = None) -> tuple[str, bytes]:
@@ -91,10 +83,10 @@ def test_uploading_a_zoo_gives_the_batch_families_and_edge_accuracy(service, gen
         assert answer.status_code == 202, answer.text
         jobs.append(answer.json()["job_id"])
         if not all_at_once:
-            job = _wait(client, jobs[-1])
+            job = wait_for_job(client, jobs[-1])
             assert job["status"] == "succeeded", job
     for job_id in jobs:
-        assert _wait(client, job_id)["status"] == "succeeded"
+        assert wait_for_job(client, job_id)["status"] == "succeeded"
     state = _graph_state(client)
     assert sorted(f["members"] for f in state["families"]) == sorted(sorted(f.members) for f in batch.families)
     children = [e["child"] for e in state["edges"]]
@@ -116,7 +108,7 @@ def test_duplicates_names_and_keys(service, trained_zoo):
     assert accepted.status_code == 202
     again = _upload(client, filename, data, name="other-name")
     assert again.status_code == 409 and again.json()["existing_id"] == "base"  # same bytes, even while pending
-    assert _wait(client, accepted.json()["job_id"])["status"] == "succeeded"
+    assert wait_for_job(client, accepted.json()["job_id"])["status"] == "succeeded"
     again = _upload(client, filename, data, name="third-name")
     assert again.status_code == 409 and again.json()["existing_id"] == "base"
     other = next(m["id"] for m in truth["models"] if m["id"] != first and m["format"] == "safetensors")
@@ -191,7 +183,7 @@ def test_archives_are_checked_member_by_member(service, trained_zoo, tmp_path: P
     assert answer.status_code == 422 and "model directory" in answer.json()["detail"]
     assert not (tmp_path / "outside.txt").exists() and not (settings.data_dir.parent / "outside.txt").exists()
     ok = _upload(client, "m.zip", _payload(model_dir, as_archive="zip")[1], name="zipped/model")
-    assert ok.status_code == 202 and _wait(client, ok.json()["job_id"])["status"] == "succeeded"
+    assert ok.status_code == 202 and wait_for_job(client, ok.json()["job_id"])["status"] == "succeeded"
     assert client.get("/api/models/zipped/model").json()["id"] == "zipped/model"
 
 
@@ -205,7 +197,7 @@ def test_nan_weights_fail_the_job_and_leave_nothing(service, trained_zoo, tmp_pa
     save_file(tensors, tmp_path / "nan.safetensors")
     accepted = _upload(client, "nan.safetensors", (tmp_path / "nan.safetensors").read_bytes(), name="nan-model")
     assert accepted.status_code == 202
-    job = _wait(client, accepted.json()["job_id"])
+    job = wait_for_job(client, accepted.json()["job_id"])
     assert job["status"] == "failed" and name in job["error"] and "non-finite" in job["error"]
     assert client.get("/api/models/nan-model").status_code == 404
     assert not (settings.data_dir / "nan-model").exists()
@@ -216,16 +208,16 @@ def test_delete_reprocess_and_rebuild(service, trained_zoo):
     zoo, truth = trained_zoo
     for model in truth["models"]:
         answer = _upload(client, *_payload(zoo / model["id"]), name=model["id"])
-        assert _wait(client, answer.json()["job_id"])["status"] == "succeeded"
+        assert wait_for_job(client, answer.json()["job_id"])["status"] == "succeeded"
     root = next(m["id"] for m in truth["models"] if m["parent"] is None)
     family = client.get(f"/api/models/{root}").json()["family"]
     for path in (f"/api/models/{root}/reprocess", f"/api/families/{family}/tree/rebuild"):
         assert client.post(path).status_code == 401
-        job = _wait(client, client.post(path, headers=AUTH).json()["job_id"])
+        job = wait_for_job(client, client.post(path, headers=AUTH).json()["job_id"])
         assert job["status"] == "succeeded", job
     assert client.get(f"/api/models/{root}").json()["family"] == family
     assert client.delete(f"/api/models/{root}").status_code == 401
-    job = _wait(client, client.delete(f"/api/models/{root}", headers=AUTH).json()["job_id"])
+    job = wait_for_job(client, client.delete(f"/api/models/{root}", headers=AUTH).json()["job_id"])
     assert job["status"] == "succeeded", job
     assert client.get(f"/api/models/{root}").status_code == 404
     assert not (settings.data_dir / root).exists()
