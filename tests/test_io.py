@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -126,6 +128,19 @@ def test_half_precision_safetensors(tmp_path: Path, child, dtype: torch.dtype, n
         assert changed
 
 
+@pytest.mark.parametrize(("dtype", "name"), [(torch.float8_e4m3fn, "F8_E4M3"), (torch.float8_e5m2, "F8_E5M2")])
+def test_float8_safetensors_decoded_like_torch(tmp_path: Path, dtype: torch.dtype, name: str) -> None:
+    every_byte = torch.arange(256, dtype=torch.uint8).view(dtype).reshape(16, 16)
+    path = tmp_path / "f8.safetensors"
+    save_file({"w": every_byte, "s": every_byte[3, 5].clone()}, str(path))
+    with open_model(path) as reader:
+        assert reader.info()["w"] == TensorInfo((16, 16), name)
+        want = every_byte.float().numpy()
+        np.testing.assert_array_equal(reader.get_tensor("w"), want)  # NaN positions equal too
+        np.testing.assert_array_equal(reader.get_rows("w", 5, 9), want[5:9])
+        np.testing.assert_array_equal(reader.get_tensor("s"), want[3, 5])
+
+
 # ------------------------------------------------------------------------------------------ pickles
 @pytest.mark.parametrize(("filename", "zip_format"),
                          [("pytorch_model.bin", True), ("legacy.pt", False), ("model.pth", True), ("last.ckpt", False)])
@@ -158,6 +173,53 @@ def test_nested_state_dict_is_flattened(tmp_path: Path, child, zip_format: bool)
                _use_new_zipfile_serialization=zip_format)
     with open_model(path) as reader:
         _assert_reads_back(reader, {f"state_dict.{n}": t for n, t in child.items()})
+
+
+def test_plain_zip_state_dicts_are_read_without_torch_exactly(tmp_path: Path, child) -> None:
+    """Views, shared storages, parameters and every common dtype come out as torch.load gives them."""
+    from heritage.io.torch_zip import PlainZipStateDict
+
+    matrix = next(t for t in child.values() if t.dim() == 2)
+    tensors = {
+        "f32": matrix, "transposed": matrix.t(), "every_other_row": matrix[::2], "tail": matrix[3:],
+        "tied": matrix, "param": torch.nn.Parameter(matrix.clone()), "f64": matrix.double(),
+        "f16": matrix.half(), "bf16": matrix.bfloat16(), "i64": torch.arange(7),
+        "i8": torch.arange(5, dtype=torch.int8), "flags": torch.tensor([True, False]),
+        "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3),
+    }
+    path = tmp_path / "plain.bin"
+    torch.save({"model": tensors, "step": 7}, path)
+    PlainZipStateDict(path)  # the fast path takes it (raises NotPlainStateDict otherwise)
+    loaded = torch.load(path, weights_only=True)["model"]
+    with open_model(path) as reader:
+        assert isinstance(reader, TorchPickleReader)
+        for name, tensor in loaded.items():
+            want = tensor.detach().float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor.detach()
+            got = reader.get_tensor(f"model.{name}")
+            assert got.dtype == want.numpy().dtype and got.shape == tuple(tensor.shape), name
+            np.testing.assert_array_equal(got, want.numpy(), err_msg=name)
+            if tensor.dim() and tensor.shape[0] > 3:
+                np.testing.assert_array_equal(reader.get_rows(f"model.{name}", 1, 3), want.numpy()[1:3])
+
+
+def test_pickle_with_other_objects_falls_back_to_torch(tmp_path: Path, child) -> None:
+    from heritage.io.torch_zip import NotPlainStateDict, PlainZipStateDict
+
+    path = tmp_path / "sized.pt"
+    torch.save({"weights": child, "shape": torch.Size([2, 3])}, path)
+    with pytest.raises(NotPlainStateDict):
+        PlainZipStateDict(path)
+    with open_model(path) as reader:  # torch.load(weights_only=True) accepts torch.Size
+        _assert_reads_back(reader, {f"weights.{n}": t for n, t in child.items()})
+
+
+def test_reading_safetensors_and_plain_pickles_never_imports_torch(trained_zoo, tmp_path: Path, child) -> None:
+    torch.save(child, tmp_path / "pytorch_model.bin")
+    code = ("import sys; from heritage import Heritage; from heritage.io import open_model; "
+            f"r = Heritage().scan({str(trained_zoo[0])!r}); assert r.models and not r.rejected; "
+            f"open_model({str(tmp_path / 'pytorch_model.bin')!r}).get_tensor({next(iter(child))!r}); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 
 def test_pickle_without_tensors_is_not_weights(tmp_path: Path) -> None:

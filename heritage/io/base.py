@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)  # 1 for a 0-d tensor
 
     @property
     def is_float(self) -> bool:

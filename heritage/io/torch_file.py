@@ -1,8 +1,10 @@
 """Reader for PyTorch pickles (``.bin``, ``.pt``, ``.pth``, ``.ckpt``).
 
-Only ``torch.load(..., weights_only=True)`` is ever used: a pickle that needs anything beyond
-tensors and plain containers is refused with :class:`UnsafeCheckpointError` and never executed.
-Zip-format files are memory-mapped, so tensors are paged in block by block.
+Plain zip-format state dicts (what ``torch.save(model.state_dict())`` writes) are read by the
+restricted unpickler of :mod:`heritage.io.torch_zip`, without importing torch. Every other file
+goes to ``torch.load(..., weights_only=True)``, imported only then: a pickle that needs anything
+beyond tensors and plain containers is refused with :class:`UnsafeCheckpointError` and never
+executed. Zip-format files are memory-mapped either way, so tensors are paged in block by block.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from heritage.exceptions import CorruptCheckpointError, NotAWeightFileError, UnsafeCheckpointError
 from heritage.io.base import TensorInfo, TensorLoader
 from heritage.io.convert import dtype_name, to_numpy
+from heritage.io.torch_zip import LazyTensor, NotPlainStateDict, PlainZipStateDict
+
+if TYPE_CHECKING:
+    import torch
 
 # Phrases torch's restricted unpickler uses when a pickle asks for code rather than data (matched
 # case-insensitively: torch says both "Unsupported global: GLOBAL x" and "unsupported GLOBAL x ... is blocked").
@@ -31,13 +37,13 @@ _CODE_OPCODES = frozenset(pickle.STACK_GLOBAL + pickle.INST + pickle.OBJ + pickl
 _OPERAND = re.compile(r"Unsupported operand (\d+)")
 
 
-def _flatten(obj: object, prefix: str, out: dict[str, torch.Tensor]) -> None:
+def _flatten(obj: object, prefix: str, out: dict[str, object], tensor_type: type) -> None:
     """Collect tensors from nested dicts (``{"state_dict": {...}}`` and the like) under dotted names."""
-    if isinstance(obj, torch.Tensor):
+    if isinstance(obj, tensor_type):
         out[prefix] = obj
     elif isinstance(obj, Mapping):
         for key, value in obj.items():
-            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+            _flatten(value, f"{prefix}.{key}" if prefix else str(key), out, tensor_type)
 
 
 class TorchPickleReader(TensorLoader):
@@ -45,15 +51,30 @@ class TorchPickleReader(TensorLoader):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        tensors: dict[str, torch.Tensor] = {}
-        _flatten(self._load(), "", tensors)
+        tensors: dict[str, object] = {}
+        self._plain: PlainZipStateDict | None = None
+        is_zip = zipfile.is_zipfile(self.path)
+        if is_zip:
+            try:
+                self._plain = PlainZipStateDict(self.path)
+            except NotPlainStateDict:
+                self._plain = None
+        if self._plain is not None:
+            _flatten(self._plain.obj, "", tensors, LazyTensor)
+            self._info = {n: TensorInfo(t.shape, t.dtype) for n, t in tensors.items()}  # type: ignore[attr-defined]
+        else:
+            import torch
+
+            _flatten(self._load(is_zip), "", tensors, torch.Tensor)
+            self._info = {n: TensorInfo(tuple(t.shape), dtype_name(t.dtype))  # type: ignore[attr-defined]
+                          for n, t in tensors.items()}
         if not tensors:
             raise NotAWeightFileError(self.path, "the checkpoint holds no tensors")
         self._tensors = tensors
-        self._info = {n: TensorInfo(tuple(t.shape), dtype_name(t.dtype)) for n, t in tensors.items()}
 
-    def _load(self) -> object:
-        is_zip = zipfile.is_zipfile(self.path)
+    def _load(self, is_zip: bool) -> object:
+        import torch
+
         try:
             return torch.load(self.path, map_location="cpu", weights_only=True, mmap=is_zip)
         except pickle.UnpicklingError as exc:
@@ -83,10 +104,19 @@ class TorchPickleReader(TensorLoader):
 
     def get_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         tensor = self._tensors[name]
-        return to_numpy(tensor[start:stop] if tensor.dim() else tensor)
+        if self._plain is not None:
+            assert isinstance(tensor, LazyTensor)
+            try:
+                return self._plain.rows(tensor, start, stop)
+            except (NotPlainStateDict, OSError, ValueError) as exc:
+                raise CorruptCheckpointError(self.path, f"cannot read tensor {name!r}: {exc}") from exc
+        torch_tensor: torch.Tensor = tensor  # type: ignore[assignment]
+        return to_numpy(torch_tensor[start:stop] if torch_tensor.dim() else torch_tensor)
 
     def close(self) -> None:
         self._tensors = {}
+        if self._plain is not None:
+            self._plain.close()
 
 
 def _first_line(text: str) -> str:
