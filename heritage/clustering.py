@@ -25,13 +25,11 @@ methods (single linkage, DBSCAN's ``eps``, average linkage); without a threshold
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
-from scipy.spatial.distance import squareform
-from sklearn.cluster import DBSCAN, KMeans
-from sklearn.metrics import silhouette_score
 
 from heritage.config import ClusteringMethod
+
+# scipy and scikit-learn are imported inside the methods that use them: the default (``auto``)
+# needs neither, and importing them costs more than clustering a few hundred models.
 
 GAP_RATIO = 3.0
 _TINY = 1e-12
@@ -61,11 +59,25 @@ def largest_gap_cut(heights: np.ndarray) -> float | None:
 
 
 def _components(d: np.ndarray, cut: float) -> np.ndarray:
-    _, labels = connected_components((d <= cut).astype(np.int8), directed=False)
+    """Connected components of the graph ``d <= cut`` (labels in order of each component's first member)."""
+    adjacent = d <= cut
+    labels = np.full(len(d), -1)
+    for seed in range(len(d)):
+        if labels[seed] >= 0:
+            continue
+        component = labels.max() + 1
+        labels[seed] = component
+        frontier = [seed]
+        while frontier:
+            reached = np.flatnonzero(adjacent[frontier].any(axis=0) & (labels < 0))
+            labels[reached] = component
+            frontier = reached.tolist()
     return labels
 
 
 def _mst_heights(d: np.ndarray) -> np.ndarray:
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
     # Zero distances (duplicates) would vanish from a sparse MST; lift them by a hair.
     mst = minimum_spanning_tree(np.where(d > 0, d, _TINY) * (1 - np.eye(len(d)))).toarray()
     return mst[mst > 0]
@@ -96,6 +108,9 @@ class _FamilyClusterer:
         raise NotImplementedError
 
     def _average_linkage(self, d: np.ndarray, k: int) -> np.ndarray:
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
         return fcluster(linkage(squareform(d, checks=False), method="average"), t=k, criterion="maxclust") - 1
 
 
@@ -127,6 +142,8 @@ class DBSCANClustering(ThresholdClustering):
         cut = self._cut(d)
         if cut is None:
             return np.zeros(len(d), dtype=int)
+        from sklearn.cluster import DBSCAN
+
         return DBSCAN(eps=max(cut, _TINY), min_samples=1, metric="precomputed").fit(d).labels_
 
 
@@ -138,6 +155,9 @@ class HierarchicalClustering(_FamilyClusterer):
         self.threshold = threshold
 
     def _fit(self, d: np.ndarray) -> np.ndarray:
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
         z = linkage(squareform(d, checks=False), method="average")
         if self.n_families is not None:
             return fcluster(z, t=self.n_families, criterion="maxclust") - 1
@@ -155,6 +175,8 @@ class KMeansClustering(_FamilyClusterer):
         self.seed = seed
 
     def _fit(self, d: np.ndarray) -> np.ndarray:
+        from sklearn.metrics import silhouette_score
+
         x = classical_mds(d)
         if self.n_families is not None:
             return self._kmeans(x, self.n_families)
@@ -169,6 +191,8 @@ class KMeansClustering(_FamilyClusterer):
         return best_labels
 
     def _kmeans(self, x: np.ndarray, k: int) -> np.ndarray:
+        from sklearn.cluster import KMeans
+
         return KMeans(n_clusters=k, n_init=10, random_state=self.seed).fit(x).labels_
 
 

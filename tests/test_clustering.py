@@ -59,3 +59,19 @@ def test_largest_gap_cut_needs_a_clear_jump():
     assert largest_gap_cut(np.array([1.0, 1.1, 1.3, 1.2])) is None
     cut = largest_gap_cut(np.array([1.0, 1.1, 30.0, 1.2]))
     assert 1.2 < cut < 30.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_components_match_scipy(seed):
+    from scipy.sparse.csgraph import connected_components
+
+    from heritage.clustering import _components
+
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(size=(40, 40))
+    d = (d + d.T) / 2
+    for cut in (0.02, 0.05, 0.1):
+        labels = _components(d, cut)
+        count, want = connected_components((d <= cut).astype(np.int8), directed=False)
+        assert labels.max() + 1 == count
+        assert adjusted_rand_score(want, labels) == 1.0
