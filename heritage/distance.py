@@ -1,10 +1,11 @@
 """Pairwise weight distances, accumulated tensor by tensor across all models of a block.
 
 Every accumulator sees the same stream: ``start_tensor`` with the tensor's shape and storage
-dtypes, ``update`` with row blocks stacked across models (``(models, rows, cols)`` float64), and
-``end_tensor``. Results are symmetric ``(models, models)`` matrices. Nothing here reads files.
+dtypes, ``update`` with row blocks stacked across models (``(models, rows, cols)``, float32 or
+float64: every storage dtype but float64 widens exactly to float32), and ``end_tensor``.
+Results are symmetric ``(models, models)`` matrices. Nothing here reads files.
 
-Metrics (the registry :data:`METRICS`, keyed by CLI name):
+Metrics (by CLI name):
 
 ``l2``
     Euclidean distance between the models' compared tensors, concatenated. Accumulated from
@@ -20,23 +21,37 @@ Metrics (the registry :data:`METRICS`, keyed by CLI name):
     with ``k`` columns (exact for ranks below ``k``; matrices with at most ``k`` columns are used
     whole). A singular value counts when it exceeds the rounding noise the two *stored*
     matrices can carry: ``4 * u * sqrt(|A|_F^2 + |B|_F^2) * (sqrt(n) + sqrt(k))``, with ``u`` the
-    unit round-off of the coarser storage dtype (2^-24 for float32, 2^-8 for bfloat16).
+    unit round-off of the coarser storage dtype (2^-24 for float32, 2^-8 for bfloat16). For
+    float32 and coarser storage the singular values come from the eigenvalues of the ``k x k``
+    Gram matrix of the sketched difference (its rounding floor, about ``sqrt(eps)`` times the
+    largest singular value, lies far below that tolerance); float64 storage uses an SVD.
 ``auto``
-    Per block: ``rank`` when the differences between related models (see below) are low-rank --
-    median relative rank below 0.5 -- else ``mother``, which recovered the undirected trees of
-    full fine-tunes better than ``l2`` on our development zoos.
+    Per block: ``rank`` when the differences between *nearest* related models are low-rank --
+    median relative rank below 0.5 over the :func:`nearest_pairs` (each model with its most
+    cosine-similar model) that are related -- else ``mother``, which recovered the undirected
+    trees of full fine-tunes better than ``l2`` on our development zoos. Nearest pairs are about
+    one fine-tuning step apart, so they show how the models were fine-tuned; far pairs (cousins)
+    add up the ranks of several steps and would blur the rule.
 
 Relatedness (what ``auto`` clustering joins): two models are related when the cosine similarity
 of their compared tensors is at least ``max(relatedness_cosine, 8 / sqrt(P))`` -- independently
 initialised networks of ``P`` compared parameters are near orthogonal, their cosine is of order
-``1 / sqrt(P)`` -- or when their difference is low-rank (relative rank at most 0.5), as merged
-LoRA fine-tunes are even when they moved far from their base.
+``1 / sqrt(P)`` -- or when their cosine is above that chance level ``8 / sqrt(P)`` and their
+difference is low-rank (relative rank at most 0.5), as merged LoRA fine-tunes are even when they
+moved far from their base. Models at chance-level cosine are never related.
+
+Where the work goes: the Gram sums (``l2``, ``cosine``) cover every pair of a block; ranks are
+computed only for the pairs the two rules above read (:func:`rank_pairs_needed`); and the tree
+metric (``mother`` or ``rank``) only for pairs inside one family, once families are known.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -45,6 +60,8 @@ from heritage.config import DistanceMetric
 UNIT_ROUNDOFF = {"F64": 2.0**-53, "F32": 2.0**-24, "F16": 2.0**-11, "BF16": 2.0**-8,
                  "F8_E4M3": 2.0**-4, "F8_E5M2": 2.0**-3}
 LOW_RANK_RELATIVE = 0.5
+GRAM_SAFE_ROUNDOFF = 2.0**-24  # ranks through Gram eigenvalues for float32 storage and coarser
+T = TypeVar("T")
 
 
 class PairwiseAccumulator:
@@ -72,7 +89,7 @@ class GramAccumulator(PairwiseAccumulator):
         self.sq_norm = np.zeros(models)
 
     def update(self, block: np.ndarray) -> None:
-        flat = block.reshape(self.models, -1)
+        flat = block.reshape(self.models, -1).astype(np.float64, copy=False)
         self.sq_norm += np.einsum("ij,ij->i", flat, flat)
         centred = flat - flat.mean(axis=0)
         gram = centred @ centred.T
@@ -114,7 +131,7 @@ class MaxAbsAccumulator(PairwiseAccumulator):
         self.value = np.zeros((models, models))
 
     def update(self, block: np.ndarray) -> None:
-        flat = block.reshape(self.models, -1).astype(np.float32)
+        flat = block.reshape(self.models, -1).astype(np.float32, copy=False)
         buffer = np.empty((self.models - 1, flat.shape[1]), dtype=np.float32)
         for i in range(self.models - 1):
             rest = buffer[: self.models - 1 - i]
@@ -126,12 +143,23 @@ class MaxAbsAccumulator(PairwiseAccumulator):
 
 
 class RankAccumulator(PairwiseAccumulator):
-    """Numerical rank of pairwise weight differences, on a random sketch (see module docstring)."""
+    """Numerical rank of pairwise weight differences, on a random sketch (see module docstring).
 
-    def __init__(self, models: int, sketch: int, seed: int, chunk_bytes: int) -> None:
+    ``pairs`` (two index arrays) limits the work to those pairs; by default every pair. Ranks of
+    pairs not computed are NaN.
+    """
+
+    def __init__(self, models: int, sketch: int, seed: int, chunk_bytes: int,
+                 pairs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__(models)
         self.sketch, self.seed, self.chunk_bytes = sketch, seed, chunk_bytes
-        self.rank = np.zeros((models, models))
+        if pairs is None:
+            pairs = np.triu_indices(models, k=1)
+        self.pairs = (np.asarray(pairs[0], dtype=np.intp), np.asarray(pairs[1], dtype=np.intp))
+        self.rank = np.full((models, models), np.nan)
+        self.rank[self.pairs] = 0.0
+        self.rank[self.pairs[1], self.pairs[0]] = 0.0
+        np.fill_diagonal(self.rank, 0.0)
         self.capacity = 0.0  # summed largest possible rank, for relative ranks
         self._active = False
 
@@ -155,7 +183,7 @@ class RankAccumulator(PairwiseAccumulator):
     def update(self, block: np.ndarray) -> None:
         if not self._active:
             return
-        flat = block.reshape(self.models, block.shape[1], -1)
+        flat = block.reshape(self.models, block.shape[1], -1).astype(np.float64, copy=False)
         stop = self._row + flat.shape[1]
         self._sketches[:, self._row:stop] = flat if self._omega is None else flat @ self._omega
         self._sq_norm += np.einsum("ijk,ijk->i", flat, flat)
@@ -167,30 +195,56 @@ class RankAccumulator(PairwiseAccumulator):
         rows = self._sketches.shape[1]
         self.capacity += min(rows, self._k)
         spread = np.sqrt(self._cols) + (np.sqrt(self._k) if self._omega is not None else 1.0)
-        per_pair = rows * self._k * 8 * 3
-        step = max(1, self.chunk_bytes // max(per_pair, 1))
-        for i in range(self.models - 1):
-            for lo in range(i + 1, self.models, step):
-                js = np.arange(lo, min(self.models, lo + step))
-                sv = np.linalg.svd(self._sketches[js] - self._sketches[i], compute_uv=False)
-                tol = 4.0 * self._roundoff * np.sqrt(self._sq_norm[i] + self._sq_norm[js]) * spread
-                r = (sv > tol[:, None]).sum(axis=1)
-                self.rank[i, js] += r
-                self.rank[js, i] += r
+        first, second = self.pairs
+        tol = 4.0 * self._roundoff * np.sqrt(self._sq_norm[first] + self._sq_norm[second]) * spread
+        step = max(1, self.chunk_bytes // (rows * self._k * 8 * 3))
+        chunks = [slice(lo, lo + step) for lo in range(0, len(first), step)]
+        ranks = np.zeros(len(first))
+        # Small batched LAPACK calls release the GIL: two threads use both cores of a small machine.
+        run_in_threads(lambda c: self._ranks(first[c], second[c], tol[c], ranks[c]), chunks)
+        self.rank[first, second] += ranks
+        self.rank[second, first] += ranks
         del self._sketches
+
+    def _ranks(self, first: np.ndarray, second: np.ndarray, tol: np.ndarray, out: np.ndarray) -> None:
+        diff = self._sketches[first] - self._sketches[second]
+        if self._roundoff >= GRAM_SAFE_ROUNDOFF:
+            # Eigenvalues of the k x k Gram matrix are the squared singular values, 3-5x cheaper than
+            # an SVD; its rounding floor (~ sqrt(eps) |diff|) lies far below this dtype's tolerance.
+            gram = np.matmul(diff.transpose(0, 2, 1), diff)
+            out[:] = (np.linalg.eigvalsh(gram) > (tol**2)[:, None]).sum(axis=1)
+        else:
+            sv = np.linalg.svd(diff, compute_uv=False)
+            out[:] = (sv > tol[:, None]).sum(axis=1)
+
+
+def run_in_threads(work: Callable[[T], object], items: list[T], threads: int = 2) -> None:
+    """Run ``work`` on every item, on up to ``threads`` threads (numpy releases the GIL in its kernels)."""
+    if len(items) < 2 or threads < 2:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
 
 
 @dataclass
 class PairwiseStats:
-    """Every distance computed for one block (``None`` where the metric was not asked for)."""
+    """What is known about the pairs of one block: Gram-based distances for every pair, ranks where computed."""
 
     l2: np.ndarray
     cosine: np.ndarray  # 1 - cosine similarity
     cosine_similarity: np.ndarray
     mother: np.ndarray | None = None
-    rank: np.ndarray | None = None
+    rank: np.ndarray | None = None  # NaN for pairs whose rank was not computed
     rank_capacity: float = 0.0
     sq_norm: np.ndarray | None = None  # per model: squared norm of the compared tensors
+
+    @classmethod
+    def from_gram(cls, gram: GramAccumulator) -> PairwiseStats:
+        return cls(l2=gram.l2(), cosine=gram.cosine_distance(), cosine_similarity=gram.cosine_similarity(),
+                   sq_norm=gram.sq_norm.copy())
 
     def subset(self, keep: list[int]) -> PairwiseStats:
         """The same statistics restricted to the models at positions ``keep``."""
@@ -208,54 +262,70 @@ class PairwiseStats:
         return value
 
 
-def accumulators_for(metric: DistanceMetric, models: int, sketch: int, seed: int,
-                     chunk_bytes: int) -> dict[str, PairwiseAccumulator]:
-    """The accumulators a metric needs; Gram sums are always kept (cosine relatedness uses them)."""
-    accs: dict[str, PairwiseAccumulator] = {"gram": GramAccumulator(models)}
-    if metric in (DistanceMetric.MOTHER, DistanceMetric.AUTO):
-        accs["mother"] = MaxAbsAccumulator(models)
-    if metric in (DistanceMetric.MATRIX_RANK, DistanceMetric.AUTO):
-        accs["rank"] = RankAccumulator(models, sketch, seed, chunk_bytes)
-    return accs
+def chance_cosine(compared_params: int) -> float:
+    """Cosine similarity below which two models are independent networks: ``8 / sqrt(P)``."""
+    return 8.0 / float(np.sqrt(max(compared_params, 1)))
 
 
-def finish(accs: dict[str, PairwiseAccumulator]) -> PairwiseStats:
-    gram = accs["gram"]
-    assert isinstance(gram, GramAccumulator)
-    stats = PairwiseStats(l2=gram.l2(), cosine=gram.cosine_distance(), cosine_similarity=gram.cosine_similarity(),
-                          sq_norm=gram.sq_norm.copy())
-    if "mother" in accs:
-        stats.mother = accs["mother"].value  # type: ignore[attr-defined]
-    if "rank" in accs:
-        rank = accs["rank"]
-        assert isinstance(rank, RankAccumulator)
-        stats.rank, stats.rank_capacity = rank.rank, rank.capacity
-    return stats
+def nearest_pairs(stats: PairwiseStats, compared_params: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each model with its most similar other model (by cosine), where that is above chance; ``i < j``, unique."""
+    n = stats.cosine_similarity.shape[0]
+    if n < 2:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    sim = stats.cosine_similarity.copy()
+    np.fill_diagonal(sim, -np.inf)
+    best = np.argmax(sim, axis=1)
+    keep = sim[np.arange(n), best] >= chance_cosine(compared_params)
+    pairs = {(min(i, int(j)), max(i, int(j))) for i, j in zip(np.flatnonzero(keep), best[keep])}
+    first, second = zip(*sorted(pairs)) if pairs else ((), ())
+    return np.array(first, dtype=np.intp), np.array(second, dtype=np.intp)
+
+
+def rank_pairs_needed(stats: PairwiseStats, compared_params: int, relatedness_cosine: float,
+                      graded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (``i < j``) whose rank :func:`relatedness` and ``auto`` read.
+
+    By default the pairs that decide *whether* two models are related -- cosine between chance
+    and the gate -- and the nearest pairs. ``graded`` (clustering that reads relatedness values,
+    not just the cut at 1) adds every pair above chance, whose value the rank term may lower.
+    """
+    sim = stats.cosine_similarity
+    chance = chance_cosine(compared_params)
+    gate = max(relatedness_cosine, chance)
+    needed = np.triu((sim >= chance) & ((sim < gate) | graded), k=1)
+    first, second = nearest_pairs(stats, compared_params)
+    needed[first, second] = True
+    rows, cols = np.nonzero(needed)
+    return rows, cols
 
 
 def relatedness(stats: PairwiseStats, compared_params: int, relatedness_cosine: float) -> np.ndarray:
     """Scaled relatedness distance: at most 1 exactly when two models are related (module docstring)."""
-    gate = max(relatedness_cosine, 8.0 / np.sqrt(max(compared_params, 1)))
+    chance = chance_cosine(compared_params)
+    gate = max(relatedness_cosine, chance)
     scaled = (1.0 - stats.cosine_similarity) / max(1.0 - gate, 1e-12)
     if stats.rank is not None and stats.rank_capacity > 0:
-        scaled = np.minimum(scaled, stats.rank / stats.rank_capacity / LOW_RANK_RELATIVE)
+        low_rank = stats.rank / stats.rank_capacity / LOW_RANK_RELATIVE
+        # fmin: pairs whose rank was not computed (NaN) keep their cosine term.
+        scaled = np.where(stats.cosine_similarity >= chance, np.fmin(scaled, low_rank), scaled)
     np.fill_diagonal(scaled, 0.0)
     return np.maximum(scaled, 0.0)
 
 
-def choose_metric(requested: DistanceMetric, stats: PairwiseStats, related: np.ndarray) -> DistanceMetric:
+def choose_metric(requested: DistanceMetric, stats: PairwiseStats, related: np.ndarray,
+                  compared_params: int) -> DistanceMetric:
     """Resolve ``auto`` for one block (rule in the module docstring); other metrics pass through.
 
-    ``related`` is the block's scaled relatedness (:func:`relatedness`).
+    ``related`` is the block's scaled relatedness (:func:`relatedness`); the ranks of the block's
+    :func:`nearest_pairs` must have been computed.
     """
     if requested is not DistanceMetric.AUTO:
         return requested
-    full_rank = DistanceMetric.MOTHER if stats.mother is not None else DistanceMetric.L2_DISTANCE
     if stats.rank is None or stats.rank_capacity <= 0:
-        return full_rank
-    upper = np.triu_indices(stats.l2.shape[0], k=1)
-    pairs = related[upper] <= 1.0
+        return DistanceMetric.MOTHER
+    first, second = nearest_pairs(stats, compared_params)
+    pairs = related[first, second] <= 1.0
     if not pairs.any():
-        return full_rank
-    relative = stats.rank[upper][pairs] / stats.rank_capacity
-    return DistanceMetric.MATRIX_RANK if np.median(relative) < LOW_RANK_RELATIVE else full_rank
+        return DistanceMetric.MOTHER
+    relative = stats.rank[first, second][pairs] / stats.rank_capacity
+    return DistanceMetric.MATRIX_RANK if np.median(relative) < LOW_RANK_RELATIVE else DistanceMetric.MOTHER

@@ -1,9 +1,11 @@
 """The facade that runs the whole engine: scan a directory into families and genealogy trees.
 
 Flow (see DESIGN.md): discover -> open and fingerprint headers (sha256, names, shapes) ->
-comparability blocks -> one streamed pass per block (statistics + pairwise distances) ->
-families -> one tree per family -> :class:`HeritageResult`. Bad inputs never stop a scan: each
-lands in ``rejected`` with the file and the reason, and the good models are still processed.
+comparability blocks -> one streamed pass per block (statistics, Gram sums for every pair; ranks
+of the few pairs the ``auto`` rules read) -> families -> the tree metric inside each family (one
+more pass over its members' compared tensors) -> one tree per family -> :class:`HeritageResult`.
+Bad inputs never stop a scan: each lands in ``rejected`` with the file and the reason, and the
+good models are still processed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ import numpy as np
 
 from heritage.blocks import Block, find_blocks
 from heritage.clustering import make_clusterer
-from heritage.config import DirectionStatistic, DistanceMetric, HeritageConfig
-from heritage.distance import PairwiseStats, choose_metric, relatedness
+from heritage.config import ClusteringMethod, DirectionStatistic, DistanceMetric, HeritageConfig
+from heritage.distance import (
+    MaxAbsAccumulator,
+    PairwiseStats,
+    RankAccumulator,
+    choose_metric,
+    rank_pairs_needed,
+    relatedness,
+)
 from heritage.exceptions import (
     CheckpointError,
     CorruptCheckpointError,
@@ -32,7 +41,7 @@ from heritage.fingerprint import Fingerprint, normalise_names
 from heritage.io import ModelSource, TensorLoader, discover_models, open_model
 from heritage.io.multi_file import MultiFileReader
 from heritage.result import EdgeRecord, FamilyRecord, HeritageResult, ModelRecord, RejectedRecord
-from heritage.tensor_pass import run_block_pass
+from heritage.tensor_pass import pair_pass, run_block_pass
 from heritage.tree import FamilyTree, build_tree, decide_sign
 
 log = logging.getLogger(__name__)
@@ -51,13 +60,16 @@ class _Model:
 @dataclass
 class _BlockOutcome:
     block: Block
-    ids: list[str]  # good members, in block order
-    distances: np.ndarray  # the chosen metric, over good members
-    stats: PairwiseStats
-    metric: DistanceMetric
+    models: list[_Model]  # good members, in block order
+    stats: PairwiseStats  # Gram-based distances for every pair of good members, probed ranks
+    metric: DistanceMetric  # the tree metric (auto resolved)
     kurtosis: np.ndarray
     norm: np.ndarray
     related: np.ndarray  # scaled relatedness, <= 1 where two models are related
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.fp.id for m in self.models]
 
     def statistic(self, name: DirectionStatistic) -> np.ndarray:
         return self.kurtosis if name is DirectionStatistic.KURTOSIS else self.norm
@@ -98,14 +110,17 @@ class Heritage:
             tick = time.perf_counter()
             outcomes = self._distances(models, result, progress)
             seconds["distance"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            families = self._families(outcomes)
+            seconds["clustering"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            distances = [self._family_distances(outcomes[b], members) for b, members in families]
+            seconds["distance"] += time.perf_counter() - tick
         finally:
             for m in models:
                 m.loader.close()
         tick = time.perf_counter()
-        families = self._families(outcomes)
-        seconds["clustering"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        self._trees(outcomes, families, {m.fp.id: m.fp for m in models}, result)
+        self._trees(outcomes, families, distances, {m.fp.id: m.fp for m in models}, result)
         seconds["tree"] = time.perf_counter() - tick
         result.run = {"params": self.config.as_params(), "seconds": seconds,
                       "counts": {"found": len(sources), "models": len(result.models),
@@ -156,15 +171,59 @@ class Heritage:
             good = [i for i in range(len(members)) if i not in passed.bad]
             if not good:
                 continue
+            good_models = [members[i] for i in good]
             stats = passed.stats.subset(good)
             compared_params = sum(members[0].fp.tensors[n].numel for n in block.compared)
+            if self.config.metric in (DistanceMetric.MATRIX_RANK, DistanceMetric.AUTO) and block.compared:
+                self._probe_ranks(block, good_models, stats, compared_params)
             related = relatedness(stats, compared_params, self.config.relatedness_cosine)
-            metric = choose_metric(self.config.metric, stats, related)
-            kurt = np.array([members[i].fp.kurtosis_over(list(block.compared)) for i in good])
+            metric = choose_metric(self.config.metric, stats, related, compared_params)
+            kurt = np.array([m.fp.kurtosis_over(list(block.compared)) for m in good_models])
             norm = np.sqrt(stats.sq_norm) if stats.sq_norm is not None else np.zeros(len(good))
-            outcomes.append(_BlockOutcome(block, [members[i].fp.id for i in good], stats.matrix(metric), stats,
-                                          metric, kurt, norm, related))
+            outcomes.append(_BlockOutcome(block, good_models, stats, metric, kurt, norm, related))
         return outcomes
+
+    def _probe_ranks(self, block: Block, models: list[_Model], stats: PairwiseStats, compared_params: int) -> None:
+        """Ranks of the pairs the relatedness and ``auto`` rules read (few: see :func:`rank_pairs_needed`)."""
+        # Clustering other than the default cut at relatedness 1 reads relatedness values: rank them all.
+        graded = self.config.clustering is not ClusteringMethod.AUTO or self.config.families is not None
+        first, second = rank_pairs_needed(stats, compared_params, self.config.relatedness_cosine, graded)
+        stats.rank = np.full(stats.l2.shape, np.nan)
+        np.fill_diagonal(stats.rank, 0.0)
+        stats.rank_capacity = self._fill_ranks(block, models, stats.rank, first, second)
+
+    def _fill_ranks(self, block: Block, models: list[_Model], rank: np.ndarray, first: np.ndarray,
+                    second: np.ndarray) -> float:
+        """Compute the ranks of the pairs ``(first, second)`` into ``rank`` (symmetric); returns the capacity."""
+        if not len(first):
+            return 0.0
+        involved = sorted(set(first.tolist()) | set(second.tolist()))
+        position = {m: p for p, m in enumerate(involved)}
+        acc = pair_pass(block, [models[i].fp for i in involved], [models[i].loader for i in involved],
+                        self.config, DistanceMetric.MATRIX_RANK,
+                        (np.array([position[i] for i in first], dtype=np.intp),
+                         np.array([position[j] for j in second], dtype=np.intp)))
+        assert isinstance(acc, RankAccumulator)
+        rank[first, second] = rank[second, first] = acc.rank[acc.pairs]
+        return acc.capacity
+
+    def _family_distances(self, o: _BlockOutcome, members: list[int]) -> np.ndarray:
+        """The tree metric over one family's members: from the Gram sums, or one more pass over their tensors."""
+        ix = np.ix_(members, members)
+        if o.metric in (DistanceMetric.L2_DISTANCE, DistanceMetric.COSINE_SIMILARITY):
+            return o.stats.matrix(o.metric)[ix]
+        if len(members) < 2 or not o.block.compared:
+            return np.zeros((len(members), len(members)))
+        chosen = [o.models[i] for i in members]
+        if o.metric is DistanceMetric.MOTHER:
+            acc = pair_pass(o.block, [m.fp for m in chosen], [m.loader for m in chosen], self.config, o.metric)
+            assert isinstance(acc, MaxAbsAccumulator)
+            return acc.value
+        rank = o.stats.rank[ix].copy() if o.stats.rank is not None else np.full((len(members),) * 2, np.nan)
+        first, second = np.nonzero(np.triu(np.isnan(rank), k=1))  # pairs the probe did not rank
+        self._fill_ranks(o.block, chosen, rank, first, second)
+        np.fill_diagonal(rank, 0.0)
+        return rank
 
     # -- families -----------------------------------------------------------------------------------
     def _families(self, outcomes: list[_BlockOutcome]) -> list[tuple[int, list[int]]]:
@@ -198,16 +257,16 @@ class Heritage:
 
     # -- trees --------------------------------------------------------------------------------------
     def _trees(self, outcomes: list[_BlockOutcome], families: list[tuple[int, list[int]]],
-               fps: dict[str, Fingerprint], result: HeritageResult) -> None:
-        choices = [_direction_evidence(outcomes[b], members, self.config) for b, members in families]
+               distances: list[np.ndarray], fps: dict[str, Fingerprint], result: HeritageResult) -> None:
+        choices = [_direction_evidence(outcomes[b], members, d, self.config)
+                   for (b, members), d in zip(families, distances)]
         fallback = _fallback_direction(choices)
-        for (b, members), evidence in zip(families, choices):
+        for (b, members), d, evidence in zip(families, distances, choices):
             o = outcomes[b]
             name, sign, strength = max(evidence, key=lambda e: (e[1] is not None, e[2]))
             source = "config" if self.config.sign is not None else "family"
             if sign is None:
                 name, sign, source = (*fallback, "vote") if fallback else (name, DEFAULT_SIGN, "default")
-            d = o.distances[np.ix_(members, members)]
             tree = build_tree(d, o.statistic(name)[members], self.config.tree, sign, self.config.mother_lambda)
             direction = _Direction(name, source, strength)
             self._record_family(o, members, d, tree, direction, fps, result)
@@ -248,11 +307,10 @@ class _Direction:
 Evidence = tuple[DirectionStatistic, int | None, float]
 
 
-def _direction_evidence(o: _BlockOutcome, members: list[int], config: HeritageConfig) -> list[Evidence]:
-    """(statistic, sign or None, evidence) for each candidate statistic, on one family."""
+def _direction_evidence(o: _BlockOutcome, members: list[int], d: np.ndarray, config: HeritageConfig) -> list[Evidence]:
+    """(statistic, sign or None, evidence) for each candidate statistic, on one family (distances ``d``)."""
     names = ([DirectionStatistic.KURTOSIS, DirectionStatistic.NORM] if config.direction is DirectionStatistic.AUTO
              else [config.direction])
-    d = o.distances[np.ix_(members, members)]
     if config.sign is not None:
         return [(names[0], config.sign, 0.0)]
     return [(name, *decide_sign(d, o.statistic(name)[members], config.mother_lambda)) for name in names]
