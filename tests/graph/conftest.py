@@ -53,6 +53,9 @@ class CuttableProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.cut_.is_set():
+                client.close()
+                return
             server = socket.create_connection(self.target)
             self.sockets += [client, server]
             for a, b in ((client, server), (server, client)):
@@ -72,6 +75,8 @@ class CuttableProxy:
     def cut(self) -> None:
         """Close the listener and every relayed connection: from now on the server is unreachable."""
         self.cut_.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the relay thread
         self.listener.close()
         for s in self.sockets:
             with contextlib.suppress(OSError):

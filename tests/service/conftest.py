@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from heritage import Heritage
 from heritage.graph import GraphStore
-from tests.graph.conftest import graph_settings, store  # noqa: F401  (the graph tests' fixtures)
+from tests.graph.conftest import graph_settings, proxy, store  # noqa: F401  (the graph tests' fixtures)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from api.main import create_app
 from api.settings import ServiceSettings
 from heritage import Heritage
 from heritage.evaluate import evaluate
+from heritage.graph import GraphStore
 from tests.service.conftest import wait_for_job
 
 KEY = "upload-test-key-42"
@@ -237,3 +239,23 @@ def test_openapi_documents_the_upload_form(service):
     form = spec["paths"]["/api/models"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"] and set(form["properties"]) == {"file", "name"}
     assert "delete" in spec["paths"]["/api/models/{model_id}"]
+
+
+def test_the_database_going_away_loses_nothing(store, graph_settings, proxy, trained_zoo, tmp_path: Path):
+    """Neo4j unreachable: an upload answers 503 naming the server and keeps nothing; what was written stays."""
+    zoo, truth = trained_zoo
+    first, second = [m["id"] for m in truth["models"] if m["format"] == "safetensors"][:2]
+    through_proxy = dataclasses.replace(graph_settings, uri=f"bolt://127.0.0.1:{proxy.port}", retry_seconds=2.0)
+    settings = ServiceSettings(api_key=KEY, data_dir=tmp_path / "data")
+    with GraphStore.connect(through_proxy) as flaky, TestClient(create_app(flaky, settings)) as client:
+        accepted = _upload(client, *_payload(zoo / first), name=first)
+        assert wait_for_job(client, accepted.json()["job_id"])["status"] == "succeeded"
+        proxy.cut()
+        refused = _upload(client, *_payload(zoo / second), name=second)
+        assert refused.status_code == 503 and through_proxy.uri in refused.json()["detail"]
+        assert client.get("/ready").status_code == 503
+    kept = sorted(str(p.relative_to(settings.data_dir)) for p in settings.data_dir.rglob("*.safetensors")
+                  if ".heritage" not in p.parts)
+    assert kept == [f"{first}/model.safetensors"]
+    assert [r["id"] for r in store.query("model", id=first)] == [first]
+    assert store.query("model", id=second) == []
