@@ -47,6 +47,8 @@ metric (``mother`` or ``rank``) only for pairs inside one family, once families 
 
 from __future__ import annotations
 
+import contextlib
+import math
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +62,8 @@ from heritage.config import DistanceMetric
 UNIT_ROUNDOFF = {"F64": 2.0**-53, "F32": 2.0**-24, "F16": 2.0**-11, "BF16": 2.0**-8,
                  "F8_E4M3": 2.0**-4, "F8_E5M2": 2.0**-3}
 LOW_RANK_RELATIVE = 0.5
+THREADS = 2  # worker threads for the arithmetic; the development machine has 2 cores
+_MIN_THREAD_PAIRS = 16  # fewer pairs per chunk cost more in thread hand-off than they save
 GRAM_SAFE_ROUNDOFF = 2.0**-24  # ranks through Gram eigenvalues for float32 storage and coarser
 T = TypeVar("T")
 
@@ -95,6 +99,11 @@ class GramAccumulator(PairwiseAccumulator):
         gram = centred @ centred.T
         diag = np.diag(gram)
         self.sq_dist += np.maximum(diag[:, None] + diag[None, :] - 2.0 * gram, 0.0)
+
+    def add(self, other: GramAccumulator) -> None:
+        """Fold in the sums of another accumulator over the same models (other tensors)."""
+        self.sq_dist += other.sq_dist
+        self.sq_norm += other.sq_norm
 
     def l2(self) -> np.ndarray:
         out = np.sqrt(self.sq_dist)
@@ -142,26 +151,74 @@ class MaxAbsAccumulator(PairwiseAccumulator):
             self.value[i + 1:, i] = self.value[i, i + 1:]
 
 
+@dataclass
+class SketchedTensor:
+    """One matrix's sketches ``A @ G`` across the models of a block, with what its rank tolerance needs."""
+
+    sketches: np.ndarray  # (models, rows, k)
+    sq_norm: np.ndarray  # per model: squared Frobenius norm of the matrix itself
+    roundoff: float  # unit round-off of the coarsest storage dtype
+    spread: float  # sqrt(n) + sqrt(k): how much the sketch can amplify rounding noise
+
+    @property
+    def capacity(self) -> int:
+        return min(self.sketches.shape[1], self.sketches.shape[2])
+
+    def pair_ranks(self, first: np.ndarray, second: np.ndarray, chunk_bytes: int) -> np.ndarray:
+        """Numerical rank of ``A_first - A_second`` for each pair (module docstring)."""
+        rows, k = self.sketches.shape[1:]
+        tol = 4.0 * self.roundoff * np.sqrt(self.sq_norm[first] + self.sq_norm[second]) * self.spread
+        step = max(1, chunk_bytes // (rows * k * 8 * 3))
+        if len(first) >= 2 * _MIN_THREAD_PAIRS:  # at least two chunks, one per core
+            step = min(step, -(-len(first) // 2))
+        chunks = [slice(lo, lo + step) for lo in range(0, len(first), step)]
+        ranks = np.zeros(len(first))
+        # Small batched LAPACK calls release the GIL: two threads use both cores of a small machine.
+        run_in_threads(lambda c: self._ranks(first[c], second[c], tol[c], ranks[c]), chunks)
+        return ranks
+
+    def _ranks(self, first: np.ndarray, second: np.ndarray, tol: np.ndarray, out: np.ndarray) -> None:
+        diff = self.sketches[first] - self.sketches[second]
+        if self.roundoff >= GRAM_SAFE_ROUNDOFF:
+            # Eigenvalues of the k x k Gram matrix are the squared singular values, 3-5x cheaper than
+            # an SVD; its rounding floor (~ sqrt(eps) |diff|) lies far below this dtype's tolerance.
+            gram = np.matmul(diff.transpose(0, 2, 1), diff)
+            out[:] = (np.linalg.eigvalsh(gram) > (tol**2)[:, None]).sum(axis=1)
+        else:
+            sv = np.linalg.svd(diff, compute_uv=False)
+            out[:] = (sv > tol[:, None]).sum(axis=1)
+
+
 class RankAccumulator(PairwiseAccumulator):
     """Numerical rank of pairwise weight differences, on a random sketch (see module docstring).
 
     ``pairs`` (two index arrays) limits the work to those pairs; by default every pair. Ranks of
-    pairs not computed are NaN.
+    pairs not computed are NaN. With ``keep`` the sketches are kept instead (``kept``), so that
+    :meth:`ranks` can rank any pairs later without reading the weights again.
     """
 
     def __init__(self, models: int, sketch: int, seed: int, chunk_bytes: int,
-                 pairs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 pairs: tuple[np.ndarray, np.ndarray] | None = None, keep: bool = False) -> None:
         super().__init__(models)
-        self.sketch, self.seed, self.chunk_bytes = sketch, seed, chunk_bytes
+        self.sketch, self.seed, self.chunk_bytes, self.keep = sketch, seed, chunk_bytes, keep
         if pairs is None:
             pairs = np.triu_indices(models, k=1)
         self.pairs = (np.asarray(pairs[0], dtype=np.intp), np.asarray(pairs[1], dtype=np.intp))
         self.rank = np.full((models, models), np.nan)
-        self.rank[self.pairs] = 0.0
-        self.rank[self.pairs[1], self.pairs[0]] = 0.0
+        if not keep:
+            self.rank[self.pairs] = 0.0
+            self.rank[self.pairs[1], self.pairs[0]] = 0.0
         np.fill_diagonal(self.rank, 0.0)
         self.capacity = 0.0  # summed largest possible rank, for relative ranks
+        self.kept: list[SketchedTensor] = []
         self._active = False
+
+    @staticmethod
+    def sketch_bytes(models: int, shape: tuple[int, ...], sketch: int) -> int:
+        """Bytes the sketches of one tensor take across ``models`` (0 for tensors that are not ranked)."""
+        if len(shape) < 2 or min(shape[0], math.prod(shape[1:])) <= 1:
+            return 0
+        return models * shape[0] * min(sketch, math.prod(shape[1:])) * 8
 
     def start_tensor(self, name: str, shape: tuple[int, ...], dtypes: list[str]) -> None:
         self._active = len(shape) >= 2 and min(shape[0], int(np.prod(shape[1:]))) > 1
@@ -192,33 +249,46 @@ class RankAccumulator(PairwiseAccumulator):
     def end_tensor(self) -> None:
         if not self._active:
             return
-        rows = self._sketches.shape[1]
-        self.capacity += min(rows, self._k)
-        spread = np.sqrt(self._cols) + (np.sqrt(self._k) if self._omega is not None else 1.0)
+        spread = float(np.sqrt(self._cols) + (np.sqrt(self._k) if self._omega is not None else 1.0))
+        tensor = SketchedTensor(self._sketches, self._sq_norm, self._roundoff, spread)
+        del self._sketches
+        self.capacity += tensor.capacity
+        if self.keep:
+            self.kept.append(tensor)
+            return
         first, second = self.pairs
-        tol = 4.0 * self._roundoff * np.sqrt(self._sq_norm[first] + self._sq_norm[second]) * spread
-        step = max(1, self.chunk_bytes // (rows * self._k * 8 * 3))
-        chunks = [slice(lo, lo + step) for lo in range(0, len(first), step)]
-        ranks = np.zeros(len(first))
-        # Small batched LAPACK calls release the GIL: two threads use both cores of a small machine.
-        run_in_threads(lambda c: self._ranks(first[c], second[c], tol[c], ranks[c]), chunks)
+        ranks = tensor.pair_ranks(first, second, self.chunk_bytes)
         self.rank[first, second] += ranks
         self.rank[second, first] += ranks
-        del self._sketches
 
-    def _ranks(self, first: np.ndarray, second: np.ndarray, tol: np.ndarray, out: np.ndarray) -> None:
-        diff = self._sketches[first] - self._sketches[second]
-        if self._roundoff >= GRAM_SAFE_ROUNDOFF:
-            # Eigenvalues of the k x k Gram matrix are the squared singular values, 3-5x cheaper than
-            # an SVD; its rounding floor (~ sqrt(eps) |diff|) lies far below this dtype's tolerance.
-            gram = np.matmul(diff.transpose(0, 2, 1), diff)
-            out[:] = (np.linalg.eigvalsh(gram) > (tol**2)[:, None]).sum(axis=1)
-        else:
-            sv = np.linalg.svd(diff, compute_uv=False)
-            out[:] = (sv > tol[:, None]).sum(axis=1)
+    def ranks(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Summed ranks of the pairs ``(first[i], second[i])`` from the kept sketches."""
+        total = np.zeros(len(first))
+        for tensor in self.kept:
+            total += tensor.pair_ranks(first, second, self.chunk_bytes)
+        return total
+
+    def merge(self, other: RankAccumulator) -> None:
+        """Take over the kept sketches of another accumulator over the same models (other tensors)."""
+        self.kept += other.kept
+        self.capacity += other.capacity
 
 
-def run_in_threads(work: Callable[[T], object], items: list[T], threads: int = 2) -> None:
+def single_threaded_blas() -> contextlib.AbstractContextManager[object]:
+    """BLAS limited to one thread while the engine computes (``threadpoolctl``, when installed).
+
+    The engine's matrix products are many and mid-sized; OpenBLAS's own threads spin-wait for
+    each other, and on a machine whose other core is busy that made the distance stage three to
+    four times slower. The work is split across cores explicitly instead (:func:`run_in_threads`).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def run_in_threads(work: Callable[[T], object], items: list[T], threads: int = THREADS) -> None:
     """Run ``work`` on every item, on up to ``threads`` threads (numpy releases the GIL in its kernels)."""
     if len(items) < 2 or threads < 2:
         for item in items:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from heritage.distance import (
     choose_metric,
     rank_pairs_needed,
     relatedness,
+    single_threaded_blas,
 )
 from heritage.exceptions import (
     CheckpointError,
@@ -66,6 +68,7 @@ class _BlockOutcome:
     kurtosis: np.ndarray
     norm: np.ndarray
     related: np.ndarray  # scaled relatedness, <= 1 where two models are related
+    ranker: _Ranker
 
     @property
     def ids(self) -> list[str]:
@@ -106,22 +109,23 @@ class Heritage:
         tick = time.perf_counter()
         models = self._open_all(sources, result, progress)
         seconds["load"] = time.perf_counter() - tick
-        try:
+        with single_threaded_blas():
+            try:
+                tick = time.perf_counter()
+                outcomes = self._distances(models, result, progress)
+                seconds["distance"] = time.perf_counter() - tick
+                tick = time.perf_counter()
+                families = self._families(outcomes)
+                seconds["clustering"] = time.perf_counter() - tick
+                tick = time.perf_counter()
+                distances = [self._family_distances(outcomes[b], members) for b, members in families]
+                seconds["distance"] += time.perf_counter() - tick
+            finally:
+                for m in models:
+                    m.loader.close()
             tick = time.perf_counter()
-            outcomes = self._distances(models, result, progress)
-            seconds["distance"] = time.perf_counter() - tick
-            tick = time.perf_counter()
-            families = self._families(outcomes)
-            seconds["clustering"] = time.perf_counter() - tick
-            tick = time.perf_counter()
-            distances = [self._family_distances(outcomes[b], members) for b, members in families]
-            seconds["distance"] += time.perf_counter() - tick
-        finally:
-            for m in models:
-                m.loader.close()
-        tick = time.perf_counter()
-        self._trees(outcomes, families, distances, {m.fp.id: m.fp for m in models}, result)
-        seconds["tree"] = time.perf_counter() - tick
+            self._trees(outcomes, families, distances, {m.fp.id: m.fp for m in models}, result)
+            seconds["tree"] = time.perf_counter() - tick
         result.run = {"params": self.config.as_params(), "seconds": seconds,
                       "counts": {"found": len(sources), "models": len(result.models),
                                  "families": len(result.families), "rejected": len(result.rejected)}}
@@ -131,18 +135,21 @@ class Heritage:
     def _open_all(self, sources: list[ModelSource], result: HeritageResult, progress: Progress | None) -> list[_Model]:
         models: list[_Model] = []
         by_sha: dict[str, str] = {}
-        for done, source in enumerate(sources, 1):
-            try:
-                model = _open_one(source)
-                if model.fp.sha256 in by_sha:
-                    model.loader.close()
-                    raise DuplicateModelError(source.path, f"same bytes as model {by_sha[model.fp.sha256]!r}")
-                by_sha[model.fp.sha256] = source.id
-                models.append(model)
-            except CheckpointError as exc:
-                _reject(result, source.id, exc)
-            if progress:
-                progress("load", done, len(sources))
+        # Opening a model is mostly its sha256, and hashing releases the GIL: two models at a time.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done, (source, outcome) in enumerate(zip(sources, pool.map(_open_or_error, sources)), 1):
+                try:
+                    if isinstance(outcome, CheckpointError):
+                        raise outcome
+                    if outcome.fp.sha256 in by_sha:
+                        outcome.loader.close()
+                        raise DuplicateModelError(source.path, f"same bytes as model {by_sha[outcome.fp.sha256]!r}")
+                    by_sha[outcome.fp.sha256] = source.id
+                    models.append(outcome)
+                except CheckpointError as exc:
+                    _reject(result, source.id, exc)
+                if progress:
+                    progress("load", done, len(sources))
         return models
 
     # -- distances ----------------------------------------------------------------------------------
@@ -173,39 +180,25 @@ class Heritage:
                 continue
             good_models = [members[i] for i in good]
             stats = passed.stats.subset(good)
+            ranker = _Ranker(block, good_models, self.config, passed.sketches, good)
             compared_params = sum(members[0].fp.tensors[n].numel for n in block.compared)
             if self.config.metric in (DistanceMetric.MATRIX_RANK, DistanceMetric.AUTO) and block.compared:
-                self._probe_ranks(block, good_models, stats, compared_params)
+                self._probe_ranks(ranker, stats, compared_params)
             related = relatedness(stats, compared_params, self.config.relatedness_cosine)
             metric = choose_metric(self.config.metric, stats, related, compared_params)
             kurt = np.array([m.fp.kurtosis_over(list(block.compared)) for m in good_models])
             norm = np.sqrt(stats.sq_norm) if stats.sq_norm is not None else np.zeros(len(good))
-            outcomes.append(_BlockOutcome(block, good_models, stats, metric, kurt, norm, related))
+            outcomes.append(_BlockOutcome(block, good_models, stats, metric, kurt, norm, related, ranker))
         return outcomes
 
-    def _probe_ranks(self, block: Block, models: list[_Model], stats: PairwiseStats, compared_params: int) -> None:
+    def _probe_ranks(self, ranker: _Ranker, stats: PairwiseStats, compared_params: int) -> None:
         """Ranks of the pairs the relatedness and ``auto`` rules read (few: see :func:`rank_pairs_needed`)."""
         # Clustering other than the default cut at relatedness 1 reads relatedness values: rank them all.
         graded = self.config.clustering is not ClusteringMethod.AUTO or self.config.families is not None
         first, second = rank_pairs_needed(stats, compared_params, self.config.relatedness_cosine, graded)
         stats.rank = np.full(stats.l2.shape, np.nan)
         np.fill_diagonal(stats.rank, 0.0)
-        stats.rank_capacity = self._fill_ranks(block, models, stats.rank, first, second)
-
-    def _fill_ranks(self, block: Block, models: list[_Model], rank: np.ndarray, first: np.ndarray,
-                    second: np.ndarray) -> float:
-        """Compute the ranks of the pairs ``(first, second)`` into ``rank`` (symmetric); returns the capacity."""
-        if not len(first):
-            return 0.0
-        involved = sorted(set(first.tolist()) | set(second.tolist()))
-        position = {m: p for p, m in enumerate(involved)}
-        acc = pair_pass(block, [models[i].fp for i in involved], [models[i].loader for i in involved],
-                        self.config, DistanceMetric.MATRIX_RANK,
-                        (np.array([position[i] for i in first], dtype=np.intp),
-                         np.array([position[j] for j in second], dtype=np.intp)))
-        assert isinstance(acc, RankAccumulator)
-        rank[first, second] = rank[second, first] = acc.rank[acc.pairs]
-        return acc.capacity
+        stats.rank_capacity = ranker.fill(stats.rank, first, second)
 
     def _family_distances(self, o: _BlockOutcome, members: list[int]) -> np.ndarray:
         """The tree metric over one family's members: from the Gram sums, or one more pass over their tensors."""
@@ -221,9 +214,10 @@ class Heritage:
             return acc.value
         rank = o.stats.rank[ix].copy() if o.stats.rank is not None else np.full((len(members),) * 2, np.nan)
         first, second = np.nonzero(np.triu(np.isnan(rank), k=1))  # pairs the probe did not rank
-        self._fill_ranks(o.block, chosen, rank, first, second)
+        o.ranker.fill(rank, np.asarray(members)[first], np.asarray(members)[second], (first, second))
         np.fill_diagonal(rank, 0.0)
         return rank
+
 
     # -- families -----------------------------------------------------------------------------------
     def _families(self, outcomes: list[_BlockOutcome]) -> list[tuple[int, list[int]]]:
@@ -297,6 +291,37 @@ class Heritage:
                                              parents.get(model_id)))
 
 
+class _Ranker:
+    """Ranks of chosen pairs of a block's good members: from the block pass's sketches, else one more pass."""
+
+    def __init__(self, block: Block, models: list[_Model], config: HeritageConfig, sketches: RankAccumulator | None,
+                 positions: list[int]) -> None:
+        self.block, self.models, self.config, self.sketches = block, models, config, sketches
+        self.positions = np.asarray(positions, dtype=np.intp)  # good member -> index in the block pass
+
+    def fill(self, rank: np.ndarray, first: np.ndarray, second: np.ndarray,
+             at: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+        """Ranks of the pairs ``(first, second)`` (good-member indices) into ``rank`` at ``at``
+        (default: the same indices), symmetrically; returns the rank capacity."""
+        rows, cols = at if at is not None else (first, second)
+        if self.sketches is not None:
+            if len(first):
+                rank[rows, cols] = rank[cols, rows] = self.sketches.ranks(self.positions[first],
+                                                                          self.positions[second])
+            return self.sketches.capacity
+        if not len(first):
+            return 0.0
+        involved = sorted(set(first.tolist()) | set(second.tolist()))
+        position = {m: p for p, m in enumerate(involved)}
+        acc = pair_pass(self.block, [self.models[i].fp for i in involved], [self.models[i].loader for i in involved],
+                        self.config, DistanceMetric.MATRIX_RANK,
+                        (np.array([position[i] for i in first], dtype=np.intp),
+                         np.array([position[j] for j in second], dtype=np.intp)))
+        assert isinstance(acc, RankAccumulator)
+        rank[rows, cols] = rank[cols, rows] = acc.rank[acc.pairs]
+        return acc.capacity
+
+
 @dataclass(frozen=True)
 class _Direction:
     statistic: DirectionStatistic
@@ -327,6 +352,13 @@ def _fallback_direction(choices: list[list[Evidence]]) -> tuple[DirectionStatist
         return None
     name = max(votes, key=lambda n: abs(votes[n]))
     return name, int(np.sign(votes[name]))
+
+
+def _open_or_error(source: ModelSource) -> _Model | CheckpointError:
+    try:
+        return _open_one(source)
+    except CheckpointError as exc:
+        return exc
 
 
 def _open_one(source: ModelSource) -> _Model:

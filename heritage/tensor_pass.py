@@ -6,13 +6,17 @@ sums every pair needs (l2, cosine, relatedness); tensors a model does not share 
 own for its statistics. The expensive pairwise metrics (largest absolute difference, ranks) are
 only needed for some pairs -- pairs inside one family for the trees, a few probe pairs for the
 ``auto`` rules -- so :func:`pair_pass` reads the *compared* tensors of just the models involved
-once more and computes them for those pairs only. Memory is bounded by ``chunk_bytes`` (one row
-block of one tensor across the models of a pass), never by model size.
+once more and computes them for those pairs only. Ranks need only a small random sketch of each
+compared matrix: when ranks may be read and the sketches of the whole block fit in
+``chunk_bytes``, the block pass keeps them and no pass is needed for ranks at all. Memory is
+bounded by ``chunk_bytes`` (one row block of one tensor across the models of a pass; kept
+sketches, separately), never by model size.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,7 +24,15 @@ import numpy as np
 
 from heritage.blocks import Block
 from heritage.config import DistanceMetric, HeritageConfig
-from heritage.distance import GramAccumulator, MaxAbsAccumulator, PairwiseAccumulator, PairwiseStats, RankAccumulator
+from heritage.distance import (
+    THREADS,
+    GramAccumulator,
+    MaxAbsAccumulator,
+    PairwiseAccumulator,
+    PairwiseStats,
+    RankAccumulator,
+    run_in_threads,
+)
 from heritage.exceptions import CheckpointError, CorruptCheckpointError
 from heritage.fingerprint import Fingerprint, MomentAccumulator
 from heritage.io.base import TensorLoader, row_blocks
@@ -36,34 +48,89 @@ _CACHE_VALUES = 1 << 18
 class PassResult:
     stats: PairwiseStats
     bad: dict[int, str] = field(default_factory=dict)  # block-local index -> reason the model is unusable
+    sketches: RankAccumulator | None = None  # kept rank sketches of the compared matrices, when asked and small
 
 
 def run_block_pass(block: Block, fps: list[Fingerprint], loaders: list[TensorLoader], config: HeritageConfig,
                    on_tensor: Callable[[], None] | None = None) -> PassResult:
-    """Stream the tensors of one block; ``fps`` and ``loaders`` are the block's members, in order."""
+    """Stream the tensors of one block; ``fps`` and ``loaders`` are the block's members, in order.
+
+    The tensors are split into :data:`THREADS` groups of about equal size, each streamed by its
+    own thread into its own Gram sums (numpy releases the GIL in the arithmetic). The split and
+    each thread's order are fixed, so results do not depend on scheduling: the Gram sums are added
+    in group order, and a model that is unusable in several tensors is reported with the reason
+    from the first of them in block order.
+    """
     n = len(fps)
-    gram = GramAccumulator(n)
-    bad: dict[int, str] = {}
-    per_model_budget = max(1, config.chunk_bytes // (8 * _TEMPORARIES * n))
+    groups = _balanced_groups(list(block.common), [fps[0].tensors[name].numel for name in block.common])
+    per_model_budget = max(1, config.chunk_bytes // (8 * _TEMPORARIES * n * len(groups)))
     compared = set(block.compared)
-    for name in block.common:
-        info = fps[0].tensors[name]
-        moments = MomentAccumulator(n)
-        for start, stop in row_blocks(info.shape, per_model_budget):
-            for rows in _cache_slices(_read_rows(fps, loaders, name, start, stop, bad)):
-                rows64 = rows.astype(np.float64, copy=False)
-                moments.update(rows64.reshape(n, -1))
-                if name in compared:
-                    gram.update(rows64)
-        for fp, stats in zip(fps, moments.finish()):
-            fp.stats[name] = stats
-        if on_tensor:
-            on_tensor()
+    grams = [GramAccumulator(n) for _ in groups]
+    sketches = ([RankAccumulator(n, config.rank_sketch, config.seed, config.chunk_bytes, keep=True) for _ in groups]
+                if _keep_sketches(block, fps, config) else None)
+    first_bad: list[dict[int, tuple[int, str]]] = [{} for _ in groups]  # local -> (tensor position, reason)
+    report = threading.Lock()
+
+    def stream(g: int) -> None:
+        bad: dict[int, str] = {}
+        for position, name in groups[g]:
+            info = fps[0].tensors[name]
+            moments = MomentAccumulator(n)
+            if sketches and name in compared:
+                sketches[g].start_tensor(name, info.shape, [fp.tensors[name].dtype for fp in fps])
+            for start, stop in row_blocks(info.shape, per_model_budget):
+                for rows in _cache_slices(_read_rows(fps, loaders, name, start, stop, bad)):
+                    rows64 = rows.astype(np.float64, copy=False)
+                    moments.update(rows64.reshape(n, -1))
+                    if name in compared:
+                        grams[g].update(rows64)
+                        if sketches:
+                            sketches[g].update(rows64)
+            if sketches and name in compared:
+                sketches[g].end_tensor()
+            for local, reason in bad.items():
+                first_bad[g].setdefault(local, (position, reason))
+            for fp, stats in zip(fps, moments.finish()):
+                fp.stats[name] = stats
+            if on_tensor:
+                with report:
+                    on_tensor()
+
+    run_in_threads(stream, list(range(len(groups))), threads=len(groups))
+    gram = grams[0]
+    for other in grams[1:]:
+        gram.add(other)
+    if sketches:
+        for more in sketches[1:]:
+            sketches[0].merge(more)
+    bad = {local: min(found[local] for found in first_bad if local in found)[1]
+           for local in sorted({local for found in first_bad for local in found})}
     for local, (fp, loader) in enumerate(zip(fps, loaders)):
         for name in fp.tensors:
             if name not in fp.stats and fp.tensors[name].is_float and local not in bad:
                 _own_tensor_stats(fp, loader, name, per_model_budget * n, local, bad)
-    return PassResult(PairwiseStats.from_gram(gram), bad)
+    return PassResult(PairwiseStats.from_gram(gram), bad, sketches[0] if sketches else None)
+
+
+def _keep_sketches(block: Block, fps: list[Fingerprint], config: HeritageConfig) -> bool:
+    """Whether the block pass also sketches the compared matrices for ranks: when ranks may be read, and they fit."""
+    if config.metric not in (DistanceMetric.MATRIX_RANK, DistanceMetric.AUTO) or not block.compared:
+        return False
+    size = sum(RankAccumulator.sketch_bytes(len(fps), fps[0].tensors[name].shape, config.rank_sketch)
+               for name in block.compared)
+    return size <= config.chunk_bytes
+
+
+def _balanced_groups(names: list[str], sizes: list[int]) -> list[list[tuple[int, str]]]:
+    """Split ``names`` into up to :data:`THREADS` groups of about equal total size, each in block order."""
+    loads = [0] * THREADS
+    owner = {}
+    for position in sorted(range(len(names)), key=lambda p: (-sizes[p], p)):
+        g = loads.index(min(loads))
+        owner[position] = g
+        loads[g] += sizes[position]
+    groups = [[(p, name) for p, name in enumerate(names) if owner[p] == g] for g in range(THREADS)]
+    return [group for group in groups if group] or [[]]
 
 
 def pair_pass(block: Block, fps: list[Fingerprint], loaders: list[TensorLoader], config: HeritageConfig,
