@@ -63,6 +63,9 @@ UNIT_ROUNDOFF = {"F64": 2.0**-53, "F32": 2.0**-24, "F16": 2.0**-11, "BF16": 2.0*
                  "F8_E4M3": 2.0**-4, "F8_E5M2": 2.0**-3}
 LOW_RANK_RELATIVE = 0.5
 THREADS = 2  # worker threads for the arithmetic; the development machine has 2 cores
+# Below this many values (models x parameters) the work is mostly Python and a second thread only
+# contends for the GIL.
+THREADED_VALUES = 1 << 23
 _MIN_THREAD_PAIRS = 16  # fewer pairs per chunk cost more in thread hand-off than they save
 GRAM_SAFE_ROUNDOFF = 2.0**-24  # ranks through Gram eigenvalues for float32 storage and coarser
 T = TypeVar("T")

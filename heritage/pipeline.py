@@ -23,12 +23,15 @@ from heritage.blocks import Block, find_blocks
 from heritage.clustering import make_clusterer
 from heritage.config import ClusteringMethod, DirectionStatistic, DistanceMetric, HeritageConfig
 from heritage.distance import (
+    THREADED_VALUES,
+    THREADS,
     MaxAbsAccumulator,
     PairwiseStats,
     RankAccumulator,
     choose_metric,
     rank_pairs_needed,
     relatedness,
+    run_in_threads,
     single_threaded_blas,
 )
 from heritage.exceptions import (
@@ -69,6 +72,7 @@ class _BlockOutcome:
     norm: np.ndarray
     related: np.ndarray  # scaled relatedness, <= 1 where two models are related
     ranker: _Ranker
+    compared_params: int
 
     @property
     def ids(self) -> list[str]:
@@ -118,7 +122,7 @@ class Heritage:
                 families = self._families(outcomes)
                 seconds["clustering"] = time.perf_counter() - tick
                 tick = time.perf_counter()
-                distances = [self._family_distances(outcomes[b], members) for b, members in families]
+                distances = self._all_family_distances(outcomes, families)
                 seconds["distance"] += time.perf_counter() - tick
             finally:
                 for m in models:
@@ -188,7 +192,8 @@ class Heritage:
             metric = choose_metric(self.config.metric, stats, related, compared_params)
             kurt = np.array([m.fp.kurtosis_over(list(block.compared)) for m in good_models])
             norm = np.sqrt(stats.sq_norm) if stats.sq_norm is not None else np.zeros(len(good))
-            outcomes.append(_BlockOutcome(block, good_models, stats, metric, kurt, norm, related, ranker))
+            outcomes.append(_BlockOutcome(block, good_models, stats, metric, kurt, norm, related, ranker,
+                                          compared_params))
         return outcomes
 
     def _probe_ranks(self, ranker: _Ranker, stats: PairwiseStats, compared_params: int) -> None:
@@ -199,6 +204,21 @@ class Heritage:
         stats.rank = np.full(stats.l2.shape, np.nan)
         np.fill_diagonal(stats.rank, 0.0)
         stats.rank_capacity = ranker.fill(stats.rank, first, second)
+
+    def _all_family_distances(self, outcomes: list[_BlockOutcome],
+                              families: list[tuple[int, list[int]]]) -> list[np.ndarray]:
+        """Every family's tree metric; families share no model, so two threads take turns on them."""
+        distances: list[np.ndarray] = [np.zeros((0, 0))] * len(families)
+
+        def one(f: int) -> None:
+            b, members = families[f]
+            distances[f] = self._family_distances(outcomes[b], members)
+
+        # Largest families first, so the two threads finish together.
+        order = sorted(range(len(families)), key=lambda f: -len(families[f][1]))
+        values = sum(len(o.models) * o.compared_params for o in outcomes)
+        run_in_threads(one, order, threads=THREADS if values >= THREADED_VALUES else 1)
+        return distances
 
     def _family_distances(self, o: _BlockOutcome, members: list[int]) -> np.ndarray:
         """The tree metric over one family's members: from the Gram sums, or one more pass over their tensors."""

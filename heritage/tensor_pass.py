@@ -25,6 +25,7 @@ import numpy as np
 from heritage.blocks import Block
 from heritage.config import DistanceMetric, HeritageConfig
 from heritage.distance import (
+    THREADED_VALUES,
     THREADS,
     GramAccumulator,
     MaxAbsAccumulator,
@@ -55,14 +56,16 @@ def run_block_pass(block: Block, fps: list[Fingerprint], loaders: list[TensorLoa
                    on_tensor: Callable[[], None] | None = None) -> PassResult:
     """Stream the tensors of one block; ``fps`` and ``loaders`` are the block's members, in order.
 
-    The tensors are split into :data:`THREADS` groups of about equal size, each streamed by its
-    own thread into its own Gram sums (numpy releases the GIL in the arithmetic). The split and
+    When the block holds enough values for threads to pay (:data:`THREADED_VALUES`), the tensors
+    are split into :data:`THREADS` groups of about equal size, each streamed by its own thread
+    into its own Gram sums (numpy releases the GIL in the arithmetic). The split and
     each thread's order are fixed, so results do not depend on scheduling: the Gram sums are added
     in group order, and a model that is unusable in several tensors is reported with the reason
     from the first of them in block order.
     """
     n = len(fps)
-    groups = _balanced_groups(list(block.common), [fps[0].tensors[name].numel for name in block.common])
+    sizes = [fps[0].tensors[name].numel for name in block.common]
+    groups = _balanced_groups(list(block.common), sizes, THREADS if n * sum(sizes) >= THREADED_VALUES else 1)
     per_model_budget = max(1, config.chunk_bytes // (8 * _TEMPORARIES * n * len(groups)))
     compared = set(block.compared)
     grams = [GramAccumulator(n) for _ in groups]
@@ -105,10 +108,7 @@ def run_block_pass(block: Block, fps: list[Fingerprint], loaders: list[TensorLoa
             sketches[0].merge(more)
     bad = {local: min(found[local] for found in first_bad if local in found)[1]
            for local in sorted({local for found in first_bad for local in found})}
-    for local, (fp, loader) in enumerate(zip(fps, loaders)):
-        for name in fp.tensors:
-            if name not in fp.stats and fp.tensors[name].is_float and local not in bad:
-                _own_tensor_stats(fp, loader, name, per_model_budget * n, local, bad)
+    _unshared_stats(fps, loaders, bad, per_model_budget * n)
     return PassResult(PairwiseStats.from_gram(gram), bad, sketches[0] if sketches else None)
 
 
@@ -121,15 +121,15 @@ def _keep_sketches(block: Block, fps: list[Fingerprint], config: HeritageConfig)
     return size <= config.chunk_bytes
 
 
-def _balanced_groups(names: list[str], sizes: list[int]) -> list[list[tuple[int, str]]]:
-    """Split ``names`` into up to :data:`THREADS` groups of about equal total size, each in block order."""
-    loads = [0] * THREADS
+def _balanced_groups(names: list[str], sizes: list[int], count: int) -> list[list[tuple[int, str]]]:
+    """Split ``names`` into up to ``count`` groups of about equal total size, each in block order."""
+    loads = [0] * count
     owner = {}
     for position in sorted(range(len(names)), key=lambda p: (-sizes[p], p)):
         g = loads.index(min(loads))
         owner[position] = g
         loads[g] += sizes[position]
-    groups = [[(p, name) for p, name in enumerate(names) if owner[p] == g] for g in range(THREADS)]
+    groups = [[(p, name) for p, name in enumerate(names) if owner[p] == g] for g in range(count)]
     return [group for group in groups if group] or [[]]
 
 
@@ -190,27 +190,42 @@ def _read_rows(fps: list[Fingerprint], loaders: list[TensorLoader], name: str, s
         except CheckpointError as exc:
             bad[local] = exc.reason
             continue
-        if not np.isfinite(part).all():
+        # A sum is finite exactly when every value is, unless finite values overflow it: only then look closer.
+        if not np.isfinite(part.sum()) and not np.isfinite(part).all():
             bad[local] = _nonfinite_reason(fp.stored_names[name], part)
             continue
         block[local] = part.reshape(-1)
     return block.reshape(len(fps), rows, -1)
 
 
-def _own_tensor_stats(fp: Fingerprint, loader: TensorLoader, name: str, budget: int, local: int,
-                      bad: dict[int, str]) -> None:
-    moments = MomentAccumulator(1)
-    for start, stop in row_blocks(fp.tensors[name].shape, budget):
-        try:
-            rows = np.asarray(loader.get_rows(fp.stored_names[name], start, stop), dtype=np.float64)
-        except CheckpointError as exc:
-            bad[local] = exc.reason
-            return
-        if not np.isfinite(rows).all():
-            bad[local] = _nonfinite_reason(fp.stored_names[name], rows)
-            return
-        moments.update(rows.reshape(1, -1))
-    fp.stats[name] = moments.finish()[0]
+def _unshared_stats(fps: list[Fingerprint], loaders: list[TensorLoader], bad: dict[int, str], budget: int) -> None:
+    """Statistics of the float tensors not every model of the block shares (heads, resized embeddings).
+
+    Models holding the same such tensor (same name and shape) are read together, like shared ones.
+    A model unusable in several of them is reported with the first in its own tensor order.
+    """
+    groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+    for local, fp in enumerate(fps):
+        if local not in bad:
+            for name, info in fp.tensors.items():
+                if name not in fp.stats and info.is_float:
+                    groups.setdefault((name, info.shape), []).append(local)
+    failures: dict[int, tuple[int, str]] = {}
+    for (name, shape), members in groups.items():
+        group_fps, group_loaders = [fps[i] for i in members], [loaders[i] for i in members]
+        group_bad: dict[int, str] = {}
+        moments = MomentAccumulator(len(members))
+        for start, stop in row_blocks(shape, max(1, budget // len(members))):
+            for rows in _cache_slices(_read_rows(group_fps, group_loaders, name, start, stop, group_bad)):
+                moments.update(rows.astype(np.float64, copy=False).reshape(len(members), -1))
+        for k, (fp, stats) in enumerate(zip(group_fps, moments.finish())):
+            if k in group_bad:
+                found = (list(fp.tensors).index(name), group_bad[k])
+                failures[members[k]] = min(failures.get(members[k], found), found)
+            else:
+                fp.stats[name] = stats
+    for local in sorted(failures):
+        bad[local] = failures[local][1]
 
 
 def _nonfinite_reason(name: str, values: np.ndarray) -> str:

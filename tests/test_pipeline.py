@@ -140,3 +140,14 @@ def test_scan_is_deterministic_and_reports_timings(genealogy_zoo):
     first, second = Heritage().scan(zoo), Heritage().scan(zoo)
     assert first.to_dict()["edges"] == second.to_dict()["edges"]
     assert set(first.run["seconds"]) == {"load", "distance", "clustering", "tree"}
+
+
+def test_threaded_passes_give_the_same_result(genealogy_zoo, monkeypatch):
+    """Two threads on the block pass and the families (forced on this small zoo) change no number the trees use."""
+    _, zoo, _ = genealogy_zoo
+    single = Heritage().scan(zoo)
+    monkeypatch.setattr(tensor_pass, "THREADED_VALUES", 0)
+    monkeypatch.setattr(pipeline, "THREADED_VALUES", 0)
+    first, second = Heritage().scan(zoo).to_dict(), Heritage().scan(zoo).to_dict()
+    assert first["edges"] == second["edges"] == single.to_dict()["edges"]
+    assert first["models"] == second["models"] == single.to_dict()["models"]
