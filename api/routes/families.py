@@ -20,8 +20,10 @@ def list_families(store: Store) -> list[dict[str, Any]]:
 
 @router.get("/{family_id:path}/genealogy", response_model=schemas.Genealogy)
 def genealogy(store: Store, family_id: str) -> schemas.Genealogy:
-    _family(store, family_id)
     rows = store.query("family_tree", family=family_id)
+    if not rows:  # members prove the family exists: look it up only to tell 404 from an empty family
+        _family(store, family_id)
+        raise NotFoundError(f"family {family_id!r} has no members")
     nodes = {r["child"]: schemas.TreeNode(id=r["child"], distance=r["distance"], confidence=r["confidence"])
              for r in rows}
     roots = [r["child"] for r in rows if r["parent"] is None]

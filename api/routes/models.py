@@ -20,6 +20,17 @@ def _model(store: Store, model_id: str) -> dict[str, Any]:
     return rows[0]
 
 
+def _rows_of(store: Store, query: str, model_id: str) -> list[dict[str, Any]]:
+    """A per-model query's rows; only when there are none is the model looked up, to tell 404 from empty.
+
+    Rows prove the model exists, so the common case is one round trip to Neo4j instead of two.
+    """
+    rows = store.query(query, id=model_id)
+    if not rows:
+        _model(store, model_id)
+    return rows
+
+
 @router.get("", response_model=schemas.Page)
 def list_models(store: Store, name: str = "", family: str | None = None,
                 skip: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000)) -> schemas.Page:
@@ -47,26 +58,22 @@ def lineage(store: Store, model_id: str, up: int = Query(100, ge=0), down: int =
 
 @router.get("/{model_id:path}/ancestors", response_model=list[schemas.Relative])
 def ancestors(store: Store, model_id: str) -> list[dict[str, Any]]:
-    _model(store, model_id)
-    return store.query("ancestors", id=model_id)
+    return _rows_of(store, "ancestors", model_id)
 
 
 @router.get("/{model_id:path}/descendants", response_model=list[schemas.Relative])
 def descendants(store: Store, model_id: str) -> list[dict[str, Any]]:
-    _model(store, model_id)
-    return store.query("descendants", id=model_id)
+    return _rows_of(store, "descendants", model_id)
 
 
 @router.get("/{model_id:path}/children", response_model=list[schemas.Edge])
 def children(store: Store, model_id: str) -> list[dict[str, Any]]:
-    _model(store, model_id)
-    return store.query("children", id=model_id)
+    return _rows_of(store, "children", model_id)
 
 
 @router.get("/{model_id:path}/parent", response_model=schemas.Edge | None)
 def parent(store: Store, model_id: str) -> dict[str, Any] | None:
-    _model(store, model_id)
-    rows = store.query("parent", id=model_id)
+    rows = _rows_of(store, "parent", model_id)
     return rows[0] if rows else None
 
 

@@ -3,6 +3,7 @@
 import json
 
 from bench.vs_baseline import main
+from tests.graph.conftest import graph_settings, store  # noqa: F401  (the graph tests' fixtures: a wiped Neo4j)
 
 
 def test_vs_baseline_runs_on_a_tiny_zoo(trained_zoo, tmp_path):
@@ -26,3 +27,21 @@ def test_scaling_runs_on_a_tiny_input(tmp_path):
     assert set(record["exponent_vs_models"]) == {"load", "distance", "clustering", "tree", "peak_rss"}
     assert all(r["load_fraction_of_plain_read"] > 0 for r in record["by_width"])
     assert (tmp_path / "s.json").is_file()
+
+
+def test_api_latency_runs_on_a_tiny_graph(trained_zoo, store, graph_settings, monkeypatch, tmp_path):  # noqa: F811
+    """The API-versus-driver benchmark end to end (real ``heritage serve``, real Neo4j); no timing asserted."""
+    from bench.api_latency import ENDPOINTS
+    from bench.api_latency import main as api_latency
+
+    monkeypatch.setenv("NEO4J_URI", graph_settings.uri)
+    monkeypatch.setenv("NEO4J_PASSWORD", graph_settings.password)
+    zoo, truth = trained_zoo
+    out = tmp_path / "api.json"
+    record = api_latency(["--zoo", str(zoo), "--copies", "2", "--samples", "4", "--warmup", "1", "--out", str(out)])
+    assert (record["models"], record["samples"]) == (2 * len(truth["models"]), 4)
+    assert set(record["endpoints"]) == set(ENDPOINTS)
+    for row in record["endpoints"].values():
+        assert row["api_ms"]["p50"] > 0 and row["driver_ms"]["p50"] > 0 and row["ratio_of_medians"] > 0
+    assert record["overall"]["http_floor_ms"]["p50"] > 0 and record["overall"]["worst_endpoint_ratio"] > 0
+    assert json.loads(out.read_text())["endpoints"].keys() == record["endpoints"].keys()
