@@ -27,7 +27,6 @@ from heritage.distance import (
     THREADS,
     MaxAbsAccumulator,
     PairwiseStats,
-    RankAccumulator,
     choose_metric,
     rank_pairs_needed,
     relatedness,
@@ -46,7 +45,7 @@ from heritage.fingerprint import Fingerprint, normalise_names
 from heritage.io import ModelSource, TensorLoader, discover_models, open_model
 from heritage.io.multi_file import MultiFileReader
 from heritage.result import EdgeRecord, FamilyRecord, HeritageResult, ModelRecord, RejectedRecord
-from heritage.tensor_pass import pair_pass, run_block_pass
+from heritage.tensor_pass import Ranker, pair_pass, run_block_pass
 from heritage.tree import FamilyTree, build_tree, decide_sign
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ class _BlockOutcome:
     kurtosis: np.ndarray
     norm: np.ndarray
     related: np.ndarray  # scaled relatedness, <= 1 where two models are related
-    ranker: _Ranker
+    ranker: Ranker
     compared_params: int
 
     @property
@@ -184,7 +183,8 @@ class Heritage:
                 continue
             good_models = [members[i] for i in good]
             stats = passed.stats.subset(good)
-            ranker = _Ranker(block, good_models, self.config, passed.sketches, good)
+            ranker = Ranker(block, [m.fp for m in good_models], [m.loader for m in good_models], self.config,
+                            passed.sketches, good)
             compared_params = sum(members[0].fp.tensors[n].numel for n in block.compared)
             if self.config.metric in (DistanceMetric.MATRIX_RANK, DistanceMetric.AUTO) and block.compared:
                 self._probe_ranks(ranker, stats, compared_params)
@@ -196,7 +196,7 @@ class Heritage:
                                           compared_params))
         return outcomes
 
-    def _probe_ranks(self, ranker: _Ranker, stats: PairwiseStats, compared_params: int) -> None:
+    def _probe_ranks(self, ranker: Ranker, stats: PairwiseStats, compared_params: int) -> None:
         """Ranks of the pairs the relatedness and ``auto`` rules read (few: see :func:`rank_pairs_needed`)."""
         # Clustering other than the default cut at relatedness 1 reads relatedness values: rank them all.
         graded = self.config.clustering is not ClusteringMethod.AUTO or self.config.families is not None
@@ -237,7 +237,6 @@ class Heritage:
         o.ranker.fill(rank, np.asarray(members)[first], np.asarray(members)[second], (first, second))
         np.fill_diagonal(rank, 0.0)
         return rank
-
 
     # -- families -----------------------------------------------------------------------------------
     def _families(self, outcomes: list[_BlockOutcome]) -> list[tuple[int, list[int]]]:
@@ -309,37 +308,6 @@ class Heritage:
             result.models.append(ModelRecord(model_id, family_id, float(o.kurtosis[at]), float(o.norm[at]),
                                              fp.num_params, fp.sha256, fp.path, fp.format, fp.architecture,
                                              parents.get(model_id)))
-
-
-class _Ranker:
-    """Ranks of chosen pairs of a block's good members: from the block pass's sketches, else one more pass."""
-
-    def __init__(self, block: Block, models: list[_Model], config: HeritageConfig, sketches: RankAccumulator | None,
-                 positions: list[int]) -> None:
-        self.block, self.models, self.config, self.sketches = block, models, config, sketches
-        self.positions = np.asarray(positions, dtype=np.intp)  # good member -> index in the block pass
-
-    def fill(self, rank: np.ndarray, first: np.ndarray, second: np.ndarray,
-             at: tuple[np.ndarray, np.ndarray] | None = None) -> float:
-        """Ranks of the pairs ``(first, second)`` (good-member indices) into ``rank`` at ``at``
-        (default: the same indices), symmetrically; returns the rank capacity."""
-        rows, cols = at if at is not None else (first, second)
-        if self.sketches is not None:
-            if len(first):
-                rank[rows, cols] = rank[cols, rows] = self.sketches.ranks(self.positions[first],
-                                                                          self.positions[second])
-            return self.sketches.capacity
-        if not len(first):
-            return 0.0
-        involved = sorted(set(first.tolist()) | set(second.tolist()))
-        position = {m: p for p, m in enumerate(involved)}
-        acc = pair_pass(self.block, [self.models[i].fp for i in involved], [self.models[i].loader for i in involved],
-                        self.config, DistanceMetric.MATRIX_RANK,
-                        (np.array([position[i] for i in first], dtype=np.intp),
-                         np.array([position[j] for j in second], dtype=np.intp)))
-        assert isinstance(acc, RankAccumulator)
-        rank[rows, cols] = rank[cols, rows] = acc.rank[acc.pairs]
-        return acc.capacity
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,40 @@ def _cache_slices(rows: np.ndarray) -> Iterator[np.ndarray]:
         yield rows[:, start:start + step]
 
 
+class Ranker:
+    """Ranks of chosen pairs of a block's good models: from the block pass's kept sketches, else one more pass.
+
+    ``fps`` and ``loaders`` are the good models; ``positions`` their indices in the block pass.
+    """
+
+    def __init__(self, block: Block, fps: list[Fingerprint], loaders: list[TensorLoader], config: HeritageConfig,
+                 sketches: RankAccumulator | None, positions: list[int]) -> None:
+        self.block, self.fps, self.loaders, self.config, self.sketches = block, fps, loaders, config, sketches
+        self.positions = np.asarray(positions, dtype=np.intp)
+
+    def fill(self, rank: np.ndarray, first: np.ndarray, second: np.ndarray,
+             at: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+        """Write the ranks of the pairs ``(first, second)`` (good-model indices) into ``rank`` at ``at``
+        (default: the same indices), symmetrically; return the rank capacity."""
+        rows, cols = at if at is not None else (first, second)
+        if self.sketches is not None:
+            if len(first):
+                rank[rows, cols] = rank[cols, rows] = self.sketches.ranks(self.positions[first],
+                                                                          self.positions[second])
+            return self.sketches.capacity
+        if not len(first):
+            return 0.0
+        involved = sorted(set(first.tolist()) | set(second.tolist()))
+        position = {m: p for p, m in enumerate(involved)}
+        acc = pair_pass(self.block, [self.fps[i] for i in involved], [self.loaders[i] for i in involved],
+                        self.config, DistanceMetric.MATRIX_RANK,
+                        (np.array([position[i] for i in first], dtype=np.intp),
+                         np.array([position[j] for j in second], dtype=np.intp)))
+        assert isinstance(acc, RankAccumulator)
+        rank[rows, cols] = rank[cols, rows] = acc.rank[acc.pairs]
+        return acc.capacity
+
+
 def _read_rows(fps: list[Fingerprint], loaders: list[TensorLoader], name: str, start: int, stop: int,
                bad: dict[int, str]) -> np.ndarray:
     """One row block of a shared tensor across models; unusable models contribute zeros.
