@@ -1,4 +1,7 @@
-"""Dependencies: the graph store, settings, job runner and incremental engine the app holds, for route functions."""
+"""Dependencies: the graph store, settings, job runner and incremental engine the app holds, for route functions.
+
+They only read ``app.state``, so they are ``async``: no thread-pool hop per request for them.
+"""
 
 from __future__ import annotations
 
@@ -22,29 +25,32 @@ class WritesDisabledError(HeritageError):
     """No HERITAGE_API_KEY is configured, so the service accepts no writes."""
 
 
-def get_store(request: Request) -> GraphStore:
+async def get_store(request: Request) -> GraphStore:
     store: GraphStore = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     settings: ServiceSettings = request.app.state.settings
     return settings
 
 
-def get_jobs(request: Request) -> JobRunner:
+async def get_jobs(request: Request) -> JobRunner:
     jobs: JobRunner = request.app.state.jobs
     return jobs
 
 
-def get_engine(request: Request) -> IncrementalHeritage:
+async def get_engine(request: Request) -> IncrementalHeritage:
     engine: IncrementalHeritage = request.app.state.engine
     return engine
 
 
-def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+Settings = Annotated[ServiceSettings, Depends(get_settings)]
+
+
+async def require_api_key(settings: Settings, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Write endpoints: the X-API-Key header must equal HERITAGE_API_KEY (compared in constant time)."""
-    expected = get_settings(request).api_key
+    expected = settings.api_key
     if expected is None:
         raise WritesDisabledError("writes are disabled: the service has no HERITAGE_API_KEY")
     if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), expected.encode()):
@@ -52,7 +58,6 @@ def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()]
 
 
 Store = Annotated[GraphStore, Depends(get_store)]
-Settings = Annotated[ServiceSettings, Depends(get_settings)]
 Jobs = Annotated[JobRunner, Depends(get_jobs)]
 Engine = Annotated[IncrementalHeritage, Depends(get_engine)]
 WriteAccess = Depends(require_api_key)

@@ -21,13 +21,10 @@ def _model(store: Store, model_id: str) -> dict[str, Any]:
 
 
 def _rows_of(store: Store, query: str, model_id: str) -> list[dict[str, Any]]:
-    """A per-model query's rows; only when there are none is the model looked up, to tell 404 from empty.
-
-    Rows prove the model exists, so the common case is one round trip to Neo4j instead of two.
-    """
-    rows = store.query(query, id=model_id)
-    if not rows:
-        _model(store, model_id)
+    """A per-model query's rows, 404 for an unknown model: one round trip tells both apart."""
+    rows = store.query_anchored(query, id=model_id)
+    if rows is None:
+        raise NotFoundError(f"no model with id {model_id!r}")
     return rows
 
 

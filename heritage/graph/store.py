@@ -56,7 +56,8 @@ class GraphStore:
         """Open a driver and check that the server answers and accepts the credentials."""
         driver = GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password),
                                       connection_timeout=10.0,
-                                      max_transaction_retry_time=settings.retry_seconds)
+                                      max_transaction_retry_time=settings.retry_seconds,
+                                      notifications_min_severity="OFF")  # e.g. "unknown property" on every read
         try:
             driver.verify_connectivity()
         except AuthError as exc:
@@ -157,7 +158,19 @@ class GraphStore:
     def query(self, name: str, /, **params: object) -> list[dict[str, Any]]:
         """Run a named query (``cypher/<name>.cypher``) and return its rows as dicts.
 
-        ``name`` is positional-only, so a query may take a parameter called ``name`` too.
+        ``name`` is positional-only, so a query may take a parameter called ``name`` too. Rows whose
+        every value is null are dropped: the per-model queries answer with one such row for a model
+        that exists but has no relatives (see :meth:`query_anchored`).
+        """
+        rows = self.query_anchored(name, **params)
+        return rows or []
+
+    def query_anchored(self, name: str, /, **params: object) -> list[dict[str, Any]] | None:
+        """Like :meth:`query`, but ``None`` when the query returned no row at all.
+
+        For the per-model queries (they match the model first, then ``OPTIONAL MATCH`` its
+        relatives) ``None`` means the model does not exist and ``[]`` that it has no relatives:
+        one round trip answers both.
         """
         if name not in queries.QUERIES:
             raise ConfigurationError(f"unknown query {name!r}; choose one of: {', '.join(sorted(queries.QUERIES))}")
@@ -167,7 +180,10 @@ class GraphStore:
         records = self._guard(lambda: self.driver.execute_query(
             queries.load(name), params, database_=self.settings.database, routing_=RoutingControl.READ).records,
             f"running query {name!r}")
-        return [record.data() for record in records]
+        if not records:
+            return None
+        # Named queries return plain values (no nodes), so dict(record) is all the conversion needed.
+        return [row for row in map(dict, records) if any(value is not None for value in row.values())]
 
     def ping(self) -> None:
         """Raise :class:`GraphStoreUnavailableError` unless the database answers now."""

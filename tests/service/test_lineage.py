@@ -68,10 +68,17 @@ def test_errors_are_json_with_the_right_status(scanned, graph_settings):
 
     from heritage.graph import GraphStore
 
-    client, _ = scanned
+    client, result = scanned
     missing = client.get("/api/models/no-such-model")
     assert missing.status_code == 404 and "no-such-model" in missing.json()["detail"]
     assert client.get("/api/families/family:nope/genealogy").status_code == 404
+    for relatives in ("ancestors", "descendants", "children", "parent", "lineage"):  # unknown, not just empty
+        assert client.get(f"/api/models/no-such-model/{relatives}").status_code == 404
+    leaf = next(m.id for m in result.models if all(e.parent != m.id for e in result.edges))
+    root = next(m.id for m in result.models if m.parent is None)
+    assert client.get(f"/api/models/{leaf}/children").json() == []
+    assert client.get(f"/api/models/{root}/ancestors").json() == []
+    assert client.get(f"/api/models/{root}/parent").json() is None
     assert client.get("/api/models", params={"limit": 0}).status_code == 422
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").status_code == 200
