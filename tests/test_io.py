@@ -405,3 +405,20 @@ def test_scan_copy_of_the_same_bytes_is_a_duplicate(mixed_dir, tmp_path: Path) -
     assert [(r.id, r.kind, r.reason) for r in result.rejected] == [
         ("z-again", "duplicate", "same bytes as model 'a-sharded'")
     ]
+
+
+def test_plain_zip_with_a_short_storage_record_goes_to_torch(tmp_path: Path, child) -> None:
+    """A record shorter than its storage is not resolved here; the file goes to torch.load, as before."""
+    from heritage.io.torch_zip import NotPlainStateDict, PlainZipStateDict
+
+    path = tmp_path / "short.bin"
+    torch.save(child, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info.filename) for info in archive.infolist()}
+    record = next(name for name in members if "/data/" in name and len(members[name]) > 8)
+    members[record] = members[record][:8]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(NotPlainStateDict, match="shorter than its storage"):
+        PlainZipStateDict(path)

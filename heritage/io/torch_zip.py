@@ -123,18 +123,22 @@ class PlainZipStateDict:
                 self.obj = _Unpickler(io.BytesIO(archive.read(pickles[0]))).load()
             with open(path, "rb") as handle:
                 self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            self._records = {key: self._record(members, prefix, key) for key in self._storage_keys()}
+            self._records: dict[str, np.ndarray] = {}
+            for storage in self._storages():
+                record = self._records.setdefault(storage.key, self._record(members, prefix, storage.key))
+                if len(record) < storage.numel * np.dtype(storage.np_dtype).itemsize:
+                    raise NotPlainStateDict(f"storage record {storage.key!r} shorter than its storage")
         except NotPlainStateDict:
             raise
         except Exception as exc:  # damaged archives fail in many ways; torch will say how
             raise NotPlainStateDict(f"{type(exc).__name__}: {exc}") from exc
 
-    def _storage_keys(self) -> set[str]:
-        keys: set[str] = set()
+    def _storages(self) -> list[_Storage]:
+        storages: list[_Storage] = []
 
         def walk(obj: object) -> None:
             if isinstance(obj, LazyTensor):
-                keys.add(obj.storage.key)
+                storages.append(obj.storage)
             elif isinstance(obj, dict):
                 for value in obj.values():
                     walk(value)
@@ -143,7 +147,7 @@ class PlainZipStateDict:
                     walk(value)
 
         walk(self.obj)
-        return keys
+        return storages
 
     def _record(self, members: dict[str, zipfile.ZipInfo], prefix: str, key: str) -> np.ndarray:
         info = members.get(f"{prefix}data/{key}")
@@ -162,8 +166,6 @@ class PlainZipStateDict:
         storage = tensor.storage
         record = self._records[storage.key]
         itemsize = np.dtype(storage.np_dtype).itemsize
-        if len(record) < storage.numel * itemsize:
-            raise NotPlainStateDict("storage record shorter than its storage")
         flat = record[: storage.numel * itemsize].view(storage.np_dtype)
         view = np.lib.stride_tricks.as_strided(flat[tensor.offset:], shape=tensor.shape,
                                                strides=tuple(s * itemsize for s in tensor.stride), writeable=False)
