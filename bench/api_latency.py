@@ -8,10 +8,13 @@ driver from this process; the two alternate which goes first from one sample to 
 machine noise hits both alike. Per endpoint: p50, p95 and mean of each, and the ratio of the
 medians (API over driver); the target is a ratio of at most 2.
 
-Both sides include decoding what they receive (the HTTP side parses the JSON body), neither
-includes connecting: the HTTP client and the driver are warmed up first. Each sample also times
-``GET /health`` (no database): the HTTP floor the API pays on top of its queries. The answers of
-both sides are checked to hold the same number of rows.
+The whole measurement runs twice: with httpx (a full-featured client, as most users would use)
+and with a minimal keep-alive ``http.client`` connection (``stdlib_client``), which shows how much
+of the gap is the Python HTTP client rather than the service. Both sides include decoding what they
+receive (the HTTP side parses the JSON body), neither includes connecting: the HTTP client and
+the driver are warmed up first. Each sample also times ``GET /health`` (no database): the HTTP
+floor the API pays on top of its queries. The answers of both sides are checked to hold the same
+number of rows.
 
     python -m bench.api_latency --zoo DIR --copies 60 --samples 300 --out bench/results/api_latency.json
 """
@@ -19,6 +22,7 @@ both sides are checked to hold the same number of rows.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
@@ -98,7 +102,38 @@ def _items(body: Any) -> int:
     return 1
 
 
-def _calls(client: httpx.Client, store: GraphStore, endpoint: str, model_id: str,
+class StdlibClient:
+    """A minimal keep-alive HTTP client (``http.client``): what the endpoint costs without httpx's own overhead."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def get(self, url: str) -> _Answer:
+        self.connection.request("GET", url)
+        response = self.connection.getresponse()
+        return _Answer(response.status, response.read())
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _Answer:
+    def __init__(self, status: int, content: bytes) -> None:
+        self.status_code, self.content = status, content
+
+    def raise_for_status(self) -> _Answer:
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}: {self.content[:200]!r}")
+        return self
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+Client = httpx.Client | StdlibClient
+
+
+def _calls(client: Client, store: GraphStore, endpoint: str, model_id: str,
            family_id: str) -> tuple[Callable[[], int], Callable[[], int]]:
     """(API call, driver call) for one endpoint and model; each returns how many rows it got."""
     template, names = ENDPOINTS[endpoint]
@@ -135,7 +170,7 @@ def _timed(call: Callable[[], int]) -> tuple[float, int]:
     return (time.perf_counter() - start) * 1e3, got
 
 
-def measure(client: httpx.Client, store: GraphStore, sample: list[tuple[str, str]], warmup: int) -> dict:
+def measure(client: Client, store: GraphStore, sample: list[tuple[str, str]], warmup: int) -> dict:
     """Per endpoint, API and driver latencies (ms) over ``sample``, interleaved per model.
 
     Each model also times one ``GET /health`` (no database), the HTTP floor the API side pays on
@@ -212,12 +247,18 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 measured = measure(client, store, sample, min(args.warmup, len(sample)))
+            lean = StdlibClient(port)
+            try:
+                measured["stdlib_client"] = measure(lean, store, sample, min(args.warmup, len(sample)))
+            finally:
+                lean.close()
         finally:
             server.terminate()
             server.wait(timeout=30)
         _wipe(store)
     record = header("api_latency", shlex.join(["python", "-m", "bench.api_latency", *(argv or sys.argv[1:])])) | {
-        "server": f"heritage serve (uvicorn {version('uvicorn')}, one worker)", "client": f"httpx {httpx.__version__}",
+        "server": f"heritage serve (uvicorn {version('uvicorn')}, one worker)",
+        "client": f"httpx {httpx.__version__} (endpoints, overall); http.client keep-alive (stdlib_client)",
         "models": len(result.models), "edges": len(result.edges), "families": len(result.families),
         "samples": len(sample), "warmup": min(args.warmup, len(sample)), "seed": args.seed,
         "zoo_command": args.zoo_command,

@@ -78,7 +78,9 @@ class HeritageConfig:
         Columns of the random sketch used to compute difference ranks; ranks are exact up to it.
     chunk_bytes:
         Upper bound on the float64 buffer holding one tensor (or a row block of it) across all
-        models of a block; bounds the scan's memory.
+        models of a block; bounds the scan's memory. The rank sketches the block pass keeps (so
+        ranks need no second read) have a budget of the same size: beyond it they are recomputed
+        per family instead.
     direction:
         Which per-model statistic orders parents before children (see :mod:`heritage.tree`).
     sign:

@@ -30,7 +30,7 @@ from heritage.catalog import Catalog
 from heritage.config import HeritageConfig
 from heritage.exceptions import DuplicateModelError, NotFoundError
 from heritage.io import ModelSource
-from heritage.pipeline import Heritage, _open_one
+from heritage.pipeline import Heritage, open_fingerprinted
 from heritage.placement import Placement, place
 from heritage.result import HeritageResult
 from heritage.sketch import ModelSketch, sketch_model
@@ -183,7 +183,7 @@ class IncrementalHeritage:
             return result
 
     def _sketch(self, model_id: str) -> ModelSketch:
-        model = _open_one(ModelSource(model_id, self.data_dir / model_id))
+        model = open_fingerprinted(ModelSource(model_id, self.data_dir / model_id))
         try:
             return sketch_model(model.fp, model.loader, self.config.layer_filter)
         finally:

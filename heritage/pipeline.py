@@ -56,7 +56,9 @@ DEFAULT_SIGN = 1  # the published ViT convention, used only when no family's dat
 
 
 @dataclass
-class _Model:
+class OpenedModel:
+    """A model whose headers were read (its fingerprint) and whose reader is still open; close ``loader``."""
+
     fp: Fingerprint
     loader: TensorLoader
 
@@ -64,7 +66,7 @@ class _Model:
 @dataclass
 class _BlockOutcome:
     block: Block
-    models: list[_Model]  # good members, in block order
+    models: list[OpenedModel]  # good members, in block order
     stats: PairwiseStats  # Gram-based distances for every pair of good members, probed ranks
     metric: DistanceMetric  # the tree metric (auto resolved)
     kurtosis: np.ndarray
@@ -135,8 +137,9 @@ class Heritage:
         return result
 
     # -- load ---------------------------------------------------------------------------------------
-    def _open_all(self, sources: list[ModelSource], result: HeritageResult, progress: Progress | None) -> list[_Model]:
-        models: list[_Model] = []
+    def _open_all(self, sources: list[ModelSource], result: HeritageResult,
+                  progress: Progress | None) -> list[OpenedModel]:
+        models: list[OpenedModel] = []
         by_sha: dict[str, str] = {}
         # Opening a model is mostly its sha256, and hashing releases the GIL: two models at a time.
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -156,7 +159,7 @@ class Heritage:
         return models
 
     # -- distances ----------------------------------------------------------------------------------
-    def _distances(self, models: list[_Model], result: HeritageResult,
+    def _distances(self, models: list[OpenedModel], result: HeritageResult,
                    progress: Progress | None) -> list[_BlockOutcome]:
         fps = [m.fp for m in models]
         blocks = find_blocks(fps, self.config.min_shared_fraction, self.config.layer_filter)
@@ -342,14 +345,15 @@ def _fallback_direction(choices: list[list[Evidence]]) -> tuple[DirectionStatist
     return name, int(np.sign(votes[name]))
 
 
-def _open_or_error(source: ModelSource) -> _Model | CheckpointError:
+def _open_or_error(source: ModelSource) -> OpenedModel | CheckpointError:
     try:
-        return _open_one(source)
+        return open_fingerprinted(source)
     except CheckpointError as exc:
         return exc
 
 
-def _open_one(source: ModelSource) -> _Model:
+def open_fingerprinted(source: ModelSource) -> OpenedModel:
+    """Open one model, read its headers and sha256; :class:`CheckpointError` (naming the file) if unusable."""
     loader = open_model(source.path)
     try:
         infos = loader.info()
@@ -363,7 +367,7 @@ def _open_one(source: ModelSource) -> _Model:
         if isinstance(exc, OSError):
             raise CorruptCheckpointError(source.path, f"cannot read: {exc}") from exc
         raise
-    return _Model(fp, loader)
+    return OpenedModel(fp, loader)
 
 
 def _format_name(loader: TensorLoader) -> str:

@@ -31,7 +31,7 @@ from heritage.exceptions import CheckpointError, NotFoundError
 from heritage.graph import GraphStore
 from heritage.incremental import IncrementalHeritage
 from heritage.io import ModelSource
-from heritage.pipeline import _open_one
+from heritage.pipeline import open_fingerprinted
 
 router = APIRouter(tags=["writes"])
 INCOMING = Path(".heritage") / "incoming"
@@ -118,7 +118,7 @@ def _accept(staged: Path, filename: str, name: str | None, data_dir: Path, max_b
         content = staged.rename(staged.with_name(staged.name + PurePosixPath(filename.lower()).suffix))
     check_free(data_dir, target, model)
     try:
-        opened = _open_one(ModelSource(model, content))  # headers, unsafe pickles, sha256: 422 with the reason
+        opened = open_fingerprinted(ModelSource(model, content))  # headers, unsafe pickles, sha256: 422 with the reason
     except CheckpointError as exc:
         raise type(exc)(filename, exc.reason) from exc  # name the upload, not the staging file
     opened.loader.close()
