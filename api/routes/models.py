@@ -1,10 +1,18 @@
-"""Models and their lineage. Ids may hold slashes (they are paths), hence the ``:path`` converters."""
+"""Models and their lineage. Ids may hold slashes (they are paths), hence the ``:path`` converters.
+
+The four one-query lineage routes are the hot path (``bench/api_latency.py``): they run their
+query on the thread pool and return the rows as JSON directly, so a request costs one thread hop
+and no response-model validation (the rows come from our own named queries; the response models
+still document them in OpenAPI).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from api import schemas
 from api.deps import Store
@@ -54,24 +62,24 @@ def lineage(store: Store, model_id: str, up: int = Query(100, ge=0), down: int =
 
 
 @router.get("/{model_id:path}/ancestors", response_model=list[schemas.Relative])
-def ancestors(store: Store, model_id: str) -> list[dict[str, Any]]:
-    return _rows_of(store, "ancestors", model_id)
+async def ancestors(store: Store, model_id: str) -> Response:
+    return JSONResponse(await run_in_threadpool(_rows_of, store, "ancestors", model_id))
 
 
 @router.get("/{model_id:path}/descendants", response_model=list[schemas.Relative])
-def descendants(store: Store, model_id: str) -> list[dict[str, Any]]:
-    return _rows_of(store, "descendants", model_id)
+async def descendants(store: Store, model_id: str) -> Response:
+    return JSONResponse(await run_in_threadpool(_rows_of, store, "descendants", model_id))
 
 
 @router.get("/{model_id:path}/children", response_model=list[schemas.Edge])
-def children(store: Store, model_id: str) -> list[dict[str, Any]]:
-    return _rows_of(store, "children", model_id)
+async def children(store: Store, model_id: str) -> Response:
+    return JSONResponse(await run_in_threadpool(_rows_of, store, "children", model_id))
 
 
 @router.get("/{model_id:path}/parent", response_model=schemas.Edge | None)
-def parent(store: Store, model_id: str) -> dict[str, Any] | None:
-    rows = _rows_of(store, "parent", model_id)
-    return rows[0] if rows else None
+async def parent(store: Store, model_id: str) -> Response:
+    rows = await run_in_threadpool(_rows_of, store, "parent", model_id)
+    return JSONResponse(rows[0] if rows else None)
 
 
 @router.get("/{model_id:path}", response_model=schemas.Model)
