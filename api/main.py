@@ -11,29 +11,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import UnauthorizedError, WritesDisabledError
+from api.errors import error_response
+from api.hot_reads import HotReads
 from api.jobs import JobRunner
 from api.routes import clustering, families, health, jobs, models, writes
 from api.settings import ServiceSettings
-from api.uploads import DuplicateUploadError, UploadTooLargeError
-from heritage.exceptions import (
-    CheckpointError,
-    ConfigurationError,
-    GraphStoreUnavailableError,
-    HeritageError,
-    NotFoundError,
-)
+from heritage.exceptions import HeritageError
 from heritage.graph import GraphStore, Neo4jSettings
 from heritage.incremental import IncrementalHeritage
 
-# Most specific first: the first class an error is an instance of gives the status.
-STATUS = [(NotFoundError, 404), (UnauthorizedError, 401), (WritesDisabledError, 503), (DuplicateUploadError, 409),
-          (UploadTooLargeError, 413), (GraphStoreUnavailableError, 503), (ConfigurationError, 422),
-          (CheckpointError, 422), (HeritageError, 500)]
 
+def create_app(store: GraphStore | None = None, settings: ServiceSettings | None = None,
+               hot_reads: bool = True) -> FastAPI:
+    """The app; tests inject ``store`` and ``settings``, else both come from the environment at startup.
 
-def create_app(store: GraphStore | None = None, settings: ServiceSettings | None = None) -> FastAPI:
-    """The app; tests inject ``store`` and ``settings``, else both come from the environment at startup."""
+    ``hot_reads``: answer the one-query lineage GETs in :class:`api.hot_reads.HotReads`, below
+    FastAPI's routing; without it FastAPI's own routes answer them (the reference it is tested against).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,10 +48,10 @@ def create_app(store: GraphStore | None = None, settings: ServiceSettings | None
 
     @app.exception_handler(HeritageError)
     async def heritage_error(request: Request, exc: HeritageError) -> JSONResponse:
-        status = next(code for kind, code in STATUS if isinstance(exc, kind))
-        extra = getattr(exc, "extra", {})
-        return JSONResponse(status_code=status, content={"error": type(exc).__name__, "detail": str(exc), **extra})
+        return error_response(exc)
 
     for router in (health.router, writes.router, models.router, families.router, jobs.router, clustering.router):
         app.include_router(router)
+    if hot_reads:
+        app.add_middleware(HotReads)
     return app

@@ -3,20 +3,28 @@
 A real scan of a trained zoo is replicated under fresh ids (``bench.graph_writes.replicate``) to
 the requested size and written to Neo4j. ``heritage serve`` then runs as a child process over that
 database. For a seeded sample of models, each endpoint is called over HTTP (one keep-alive
-client) and, right beside it, the named queries whose rows the endpoint returns are run with the
-driver from this process; the two alternate which goes first from one sample to the next, so
+connection) and, right beside it, the named queries whose rows the endpoint returns are run with
+the driver from this process; the two alternate which goes first from one sample to the next, so
 machine noise hits both alike. Per endpoint: p50, p95 and mean of each, and the ratio of the
 medians (API over driver); the target is a ratio of at most 2.
 
-The whole measurement runs twice: with httpx (a full-featured client, as most users would use)
-and with a minimal keep-alive ``http.client`` connection (``stdlib_client``), which shows how much
-of the gap is the Python HTTP client rather than the service. Both sides include decoding what they
-receive (the HTTP side parses the JSON body), neither includes connecting: the HTTP client and
-the driver are warmed up first. Each sample also times ``GET /health`` (no database): the HTTP
-floor the API pays on top of its queries. The answers of both sides are checked to hold the same
-number of rows.
+The endpoint is measured with a minimal keep-alive ``http.client`` connection: what the service
+adds, with as little client-side work as Python allows (a curl or Go client would add less still).
+Two more passes put that in context:
 
-    python -m bench.api_latency --zoo DIR --copies 60 --samples 300 --out bench/results/api_latency.json
+- ``httpx_client``: the same calls through httpx, a full-featured Python client. Its own work per
+  request (``client_cost_ms``: its ``/health`` floor minus the minimal client's) is paid in the
+  calling process whatever the service does.
+- ``without_hot_reads``: the minimal client against the same app served without
+  :class:`api.hot_reads.HotReads`, so FastAPI's routes answer the one-query reads: the baseline
+  that layer is measured against, in the same run.
+
+Both sides include decoding what they receive (the HTTP side parses the JSON body), neither
+includes connecting: the HTTP connection and the driver are warmed up first. Each sample also times
+``GET /health`` (no database): the HTTP floor the API pays on top of its queries. The answers of
+both sides are checked to hold the same number of rows.
+
+    python -m bench.api_latency --zoo DIR --copies 60 --samples 500 --out bench/results/api_latency.json
 """
 
 from __future__ import annotations
@@ -69,13 +77,24 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(settings: Neo4jSettings, port: int, log: Path) -> subprocess.Popen:
-    """``heritage serve`` over the same database, answering /ready within a minute."""
+def framework_only() -> Any:
+    """The served app without the hot read layer (``without_hot_reads``), for uvicorn's ``--factory``."""
+    from api.main import create_app
+
+    return create_app(hot_reads=False)
+
+
+def _serve(settings: Neo4jSettings, port: int, log: Path, hot_reads: bool = True) -> subprocess.Popen:
+    """``heritage serve`` over the same database (or, without the hot read layer, uvicorn with the
+    options ``heritage serve`` uses), answering /ready within a minute."""
     env = dict(os.environ, NEO4J_URI=settings.uri, NEO4J_USER=settings.user, NEO4J_PASSWORD=settings.password,
                NEO4J_DATABASE=settings.database)
+    where = ["--host", "127.0.0.1", "--port", str(port)]
+    command = ["-m", "heritage.cli", "serve", *where] if hot_reads else \
+        ["-m", "uvicorn", "--factory", "bench.api_latency:framework_only", *where, "--no-access-log"]
     with log.open("wb") as sink:  # run from this checkout, so the code served is the code benchmarked
-        server = subprocess.Popen([sys.executable, "-m", "heritage.cli", "serve", "--host", "127.0.0.1",
-                                   "--port", str(port)], env=env, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, *command], env=env, cwd=REPO, stdout=sink,
+                                  stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -215,6 +234,19 @@ def measure(client: Client, store: GraphStore, sample: list[tuple[str, str]], wa
     return {"endpoints": by_endpoint, "overall": overall}
 
 
+def _measure_lean(port: int, store: GraphStore, sample: list[tuple[str, str]], warmup: int) -> dict:
+    lean = StdlibClient(port)
+    try:
+        return measure(lean, store, sample, warmup)
+    finally:
+        lean.close()
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, required=True, help="a trained zoo (heritage zoo) to scan once")
@@ -242,23 +274,28 @@ def main(argv: list[str] | None = None) -> dict:
         # Resample the indexes and drop cached plans: a plan made on stale statistics (an index scan
         # where a seek is due) would otherwise be measured. Both sides then share fresh plans.
         store.driver.execute_query("CALL db.prepareForReplanning()", database_=store.settings.database)
+        warmup = min(args.warmup, len(sample))
         port = _free_port()
         server = _serve(settings, port, Path(tmp) / "serve.log")
         try:
+            measured = _measure_lean(port, store, sample, warmup)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                measured = measure(client, store, sample, min(args.warmup, len(sample)))
-            lean = StdlibClient(port)
-            try:
-                measured["stdlib_client"] = measure(lean, store, sample, min(args.warmup, len(sample)))
-            finally:
-                lean.close()
+                measured["httpx_client"] = measure(client, store, sample, warmup)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            _stop(server)
+        httpx_run = measured["httpx_client"]
+        floor = httpx_run["overall"]["http_floor_ms"]["p50"] - measured["overall"]["http_floor_ms"]["p50"]
+        httpx_run["client_cost_ms"] = round(floor, 3)
+        server = _serve(settings, port, Path(tmp) / "framework.log", hot_reads=False)
+        try:
+            measured["without_hot_reads"] = _measure_lean(port, store, sample, warmup)
+        finally:
+            _stop(server)
         _wipe(store)
     record = header("api_latency", shlex.join(["python", "-m", "bench.api_latency", *(argv or sys.argv[1:])])) | {
         "server": f"heritage serve (uvicorn {version('uvicorn')}, one worker)",
-        "client": f"httpx {httpx.__version__} (endpoints, overall); http.client keep-alive (stdlib_client)",
+        "client": f"http.client keep-alive (endpoints, overall, without_hot_reads); httpx {httpx.__version__} "
+                  "(httpx_client)",
         "models": len(result.models), "edges": len(result.edges), "families": len(result.families),
         "samples": len(sample), "warmup": min(args.warmup, len(sample)), "seed": args.seed,
         "zoo_command": args.zoo_command,

@@ -1,9 +1,10 @@
 """Models and their lineage. Ids may hold slashes (they are paths), hence the ``:path`` converters.
 
-The four one-query lineage routes are the hot path (``bench/api_latency.py``): they run their
-query on the thread pool and return the rows as JSON directly, so a request costs one thread hop
-and no response-model validation (the rows come from our own named queries; the response models
-still document them in OpenAPI).
+The four one-query lineage routes (ancestors, descendants, children, parent) are the hot path
+(``bench/api_latency.py``). In the served app :class:`api.hot_reads.HotReads` answers them below
+FastAPI, through :func:`relatives` here; the routes below document them in OpenAPI and are the
+reference that layer is tested against. Either way the rows are returned as JSON directly (they
+come from our own named queries), with one thread hop for the query.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api import schemas
 from api.deps import Store
 from heritage.exceptions import NotFoundError
+from heritage.graph import GraphStore
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -28,11 +30,20 @@ def _model(store: Store, model_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-def _rows_of(store: Store, query: str, model_id: str) -> list[dict[str, Any]]:
-    """A per-model query's rows, 404 for an unknown model: one round trip tells both apart."""
-    rows = store.query_anchored(query, id=model_id)
+RELATIVES = ("ancestors", "descendants", "children", "parent")
+
+
+def relatives(store: GraphStore, relation: str, model_id: str) -> Any:
+    """The answer of ``/api/models/{id}/<relation>``: its query's rows (``parent``: the row or None).
+
+    An unknown model raises NotFoundError (404): the per-model queries match the model first, so one
+    round trip tells "unknown" from "no relatives".
+    """
+    rows = store.query_anchored(relation, id=model_id)
     if rows is None:
         raise NotFoundError(f"no model with id {model_id!r}")
+    if relation == "parent":
+        return rows[0] if rows else None
     return rows
 
 
@@ -63,23 +74,22 @@ def lineage(store: Store, model_id: str, up: int = Query(100, ge=0), down: int =
 
 @router.get("/{model_id:path}/ancestors", response_model=list[schemas.Relative])
 async def ancestors(store: Store, model_id: str) -> Response:
-    return JSONResponse(await run_in_threadpool(_rows_of, store, "ancestors", model_id))
+    return JSONResponse(await run_in_threadpool(relatives, store, "ancestors", model_id))
 
 
 @router.get("/{model_id:path}/descendants", response_model=list[schemas.Relative])
 async def descendants(store: Store, model_id: str) -> Response:
-    return JSONResponse(await run_in_threadpool(_rows_of, store, "descendants", model_id))
+    return JSONResponse(await run_in_threadpool(relatives, store, "descendants", model_id))
 
 
 @router.get("/{model_id:path}/children", response_model=list[schemas.Edge])
 async def children(store: Store, model_id: str) -> Response:
-    return JSONResponse(await run_in_threadpool(_rows_of, store, "children", model_id))
+    return JSONResponse(await run_in_threadpool(relatives, store, "children", model_id))
 
 
 @router.get("/{model_id:path}/parent", response_model=schemas.Edge | None)
 async def parent(store: Store, model_id: str) -> Response:
-    rows = await run_in_threadpool(_rows_of, store, "parent", model_id)
-    return JSONResponse(rows[0] if rows else None)
+    return JSONResponse(await run_in_threadpool(relatives, store, "parent", model_id))
 
 
 @router.get("/{model_id:path}", response_model=schemas.Model)
