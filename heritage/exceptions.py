@@ -54,6 +54,8 @@ class ConfigurationError(HeritageError):
 class GraphStoreUnavailableError(HeritageError):
     """Neo4j could not be reached, refused the credentials, or went away mid-write."""
 
+    families_written: tuple[str, ...] = ()  # from a write: the families committed (and intact) before it failed
+
 
 class NotFoundError(HeritageError):
     """A model or family id that the graph does not hold."""

@@ -6,7 +6,8 @@ A model's id is its path relative to the data directory, as in a scan. Adding on
 2. choose its family from the stored sketches alone (:func:`heritage.placement.place`): the
    *assign* time -- no stored model is read;
 3. rebuild that family's tree from its members' files (:meth:`Heritage.scan_sources` on the
-   family only, as one family): the *tree* time.
+   family only, as one family): the *tree* time. If that rebuild or its write fails, the model is
+   taken out of the catalog again, so a failed add leaves nothing placed.
 
 Concurrency: placement decisions are serialised by one lock, so two models uploaded at once see
 each other and cannot both found a family; each family's rebuild (and the caller's write of it)
@@ -95,7 +96,7 @@ class IncrementalHeritage:
                 self.catalog.put(sketch, key)
             assign = time.perf_counter() - tick
             tick = time.perf_counter()
-            result = self._rebuild(key, write)
+            result = self._rebuild(key, write, placed=model_id)
             return Outcome(model_id, key, placement, [result],
                            {"load": load, "assign": assign, "tree": time.perf_counter() - tick})
 
@@ -175,11 +176,22 @@ class IncrementalHeritage:
         return sorted(k for k in keys if k is not None)[0]
 
     # -- internals --------------------------------------------------------------------------------------
-    def _rebuild(self, key: str, write: FamilySink | None) -> HeritageResult:
+    def _rebuild(self, key: str, write: FamilySink | None, placed: str | None = None) -> HeritageResult:
+        """Rebuild and write one family. ``placed``: a model just placed in it; if the rebuild fails, or
+        the write fails before its family was committed (``families_written`` on the error), it is
+        taken out of the catalog again, still under the family lock, so no other rebuild sees it and
+        the catalog agrees with the graph. Its files are the caller's."""
         with self._family(key):
-            result = self._scan(self.catalog.members(key))
-            if write:
-                write(result)
+            result = None
+            try:
+                result = self._scan(self.catalog.members(key))
+                if write:
+                    write(result)
+            except Exception as exc:
+                family = next((m.family for m in result.models if m.id == placed), None) if result else None
+                if placed is not None and family not in getattr(exc, "families_written", ()):
+                    self.catalog.remove(placed)
+                raise
             return result
 
     def _sketch(self, model_id: str) -> ModelSketch:

@@ -15,7 +15,12 @@ from safetensors.numpy import load_file, save_file
 
 from heritage import Heritage
 from heritage.evaluate import evaluate
-from heritage.exceptions import DuplicateModelError, NonFiniteWeightsError, NotFoundError
+from heritage.exceptions import (
+    DuplicateModelError,
+    GraphStoreUnavailableError,
+    NonFiniteWeightsError,
+    NotFoundError,
+)
 from heritage.incremental import IncrementalHeritage
 from heritage.result import HeritageResult
 from heritage.sketch import CountSketch, ModelSketch, sketched_cosine
@@ -109,6 +114,33 @@ def test_duplicates_and_bad_weights_are_refused_and_change_nothing(trained_zoo, 
     with pytest.raises(NonFiniteWeightsError, match=name):
         inc.add("nan-model")
     assert inc.catalog.ids() == [first]
+
+
+def test_a_failed_write_takes_the_placement_back_unless_its_family_was_written(trained_zoo, tmp_path: Path) -> None:
+    """The graph side is a sink here (the real relay cut is in tests/service/test_uploads.py); what
+    the engine must do depends only on which families the error says were committed."""
+    zoo, truth = trained_zoo
+    inc = IncrementalHeritage(tmp_path / "data")
+    first, second, third = (m["id"] for m in truth["models"][:3])
+    _copy_in(zoo, inc.data_dir, first)
+    inc.add(first)
+
+    def failing(written: tuple[str, ...]):
+        def write(result: HeritageResult) -> None:
+            error = GraphStoreUnavailableError("Neo4j went away")
+            error.families_written = tuple(f.id for f in result.families if f.id in written or "*" in written)
+            raise error
+        return write
+
+    _copy_in(zoo, inc.data_dir, second)
+    with pytest.raises(GraphStoreUnavailableError):
+        inc.add(second, write=failing(()))  # nothing committed: not placed, files left to the caller
+    assert inc.catalog.ids() == [first] and (inc.data_dir / second).is_dir()
+    _copy_in(zoo, inc.data_dir, third)
+    with pytest.raises(GraphStoreUnavailableError):
+        inc.add(third, write=failing(("*",)))  # its family committed, the run record failed: it stays
+    assert inc.catalog.ids() == sorted([first, third])
+    assert inc.add(second).model == second  # the taken-back model can be added again
 
 
 def test_remove_rebuilds_the_family_and_deletes_files(trained_zoo, tmp_path: Path) -> None:

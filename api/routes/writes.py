@@ -2,7 +2,9 @@
 
 Each checks what it can at once (key, size, format, headers, duplicates, unknown ids) and answers
 with an error or 202 and a job id; the engine's work and the graph write run as a background job
-(``GET /api/jobs/{id}``). A job that fails leaves the graph and the data directory as they were.
+(``GET /api/jobs/{id}``). A job that fails leaves the graph and the data directory as they were:
+an upload whose rebuild or graph write fails is taken out of the catalog and its files removed
+(unless its family was committed before the failure, when it stays, stored and served).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from api.uploads import (
     single_file_target,
     unpack,
 )
-from heritage.exceptions import CheckpointError, NotFoundError
+from heritage.exceptions import CheckpointError, HeritageError, NotFoundError
 from heritage.graph import GraphStore
 from heritage.incremental import IncrementalHeritage
 from heritage.io import ModelSource
@@ -42,6 +44,10 @@ _UPLOAD_FORM = {"requestBody": {"required": True, "content": {"multipart/form-da
                                            "(.zip, .tar, .tar.gz, .tgz) of one Hugging Face model directory"},
                    "name": {"type": "string", "description": "model id (path under the data directory); "
                                                              "default: the file name, archives without suffix"}}}}}}}
+
+
+class UploadNotKeptError(HeritageError):
+    """An upload job failed before its model reached the graph; its files and placement are gone."""
 
 
 class _Pending:
@@ -94,9 +100,11 @@ async def upload(request: Request, settings: Settings, engine: Engine, store: St
     def work() -> dict[str, Any]:
         try:
             outcome = engine.add(model, write=store.write_result)
-        except CheckpointError:
-            remove_path(settings.data_dir / model)  # refused in full read (e.g. NaN weights): nothing kept
-            raise
+        except HeritageError as exc:
+            if model in engine.catalog:  # its family was written before the failure: it is stored and served
+                raise
+            remove_path(settings.data_dir / model)  # refused in full read (NaN weights), or the graph write failed
+            raise UploadNotKeptError(f"{exc} -- the upload {model!r} was not kept; it can be uploaded again") from exc
         finally:
             _pending.release(sha256, model)
         return outcome.summary()

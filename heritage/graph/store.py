@@ -98,7 +98,7 @@ class GraphStore:
         for model in result.models:
             by_family.setdefault(model.family, []).append(model)
         edges_of = {e.child: e for e in result.edges}
-        written = 0
+        written: list[str] = []
         with self.driver.session(database=self.settings.database) as session:
             for family in result.families:
                 members = by_family.get(family.id, [])
@@ -111,18 +111,24 @@ class GraphStore:
                 try:
                     session.execute_write(work)
                 except _GONE as exc:
-                    raise GraphStoreUnavailableError(
+                    error = GraphStoreUnavailableError(
                         f"Neo4j at {self.settings.uri} went away while writing family {family.id!r}: {_one_line(exc)}. "
-                        f"{written} of {len(result.families)} families were written and are intact; "
-                        "that family and the rest are unchanged") from exc
-                written += 1
+                        f"{len(written)} of {len(result.families)} families were written and are intact; "
+                        "that family and the rest are unchanged")
+                    error.families_written = tuple(written)
+                    raise error from exc
+                written.append(family.id)
                 if on_family_written:
                     on_family_written(family.id)
             rejected_rows = [{"id": r.id, "name": _name(r.id), "reason": r.reason, "kind": r.kind}
                              for r in result.rejected]
-            pruned = self._guard(lambda: session.execute_write(self._finish, rejected_rows, run_id, now, result),
-                                 "recording the run")
-        return WriteReport(run_id, written, len(result.models), len(result.edges), len(result.rejected), pruned)
+            try:
+                pruned = self._guard(lambda: session.execute_write(self._finish, rejected_rows, run_id, now, result),
+                                     "recording the run (every family was written)")
+            except GraphStoreUnavailableError as error:
+                error.families_written = tuple(written)
+                raise
+        return WriteReport(run_id, len(written), len(result.models), len(result.edges), len(result.rejected), pruned)
 
     def _write_family(self, tx: ManagedTransaction, family: FamilyRecord, members: list[ModelRecord],
                       edges: list, run_id: str, now: str) -> None:

@@ -259,3 +259,43 @@ def test_the_database_going_away_loses_nothing(store, graph_settings, proxy, tra
     assert kept == [f"{first}/model.safetensors"]
     assert [r["id"] for r in store.query("model", id=first)] == [first]
     assert store.query("model", id=second) == []
+
+
+def test_the_database_going_away_during_an_upload_job_keeps_nothing_of_it(store, graph_settings, proxy, trained_zoo,
+                                                                          tmp_path: Path):
+    """The relay is cut just as the job writes the family: the job fails naming the server, the
+    upload is taken back (files and placement), the graph is as before, and it can be uploaded again."""
+    from heritage.catalog import Catalog
+    from heritage.incremental import CATALOG_DIR
+
+    zoo, truth = trained_zoo
+    root = next(m["id"] for m in truth["models"] if m["parent"] is None)
+    child = next(m["id"] for m in truth["models"] if m["parent"] == root)
+    through_proxy = dataclasses.replace(graph_settings, uri=f"bolt://127.0.0.1:{proxy.port}", retry_seconds=2.0)
+    settings = ServiceSettings(api_key=KEY, data_dir=tmp_path / "data")
+    with GraphStore.connect(through_proxy) as flaky, TestClient(create_app(flaky, settings)) as client:
+        accepted = _upload(client, *_payload(zoo / root), name=root)
+        assert wait_for_job(client, accepted.json()["job_id"])["status"] == "succeeded"
+        family = client.get(f"/api/models/{root}").json()["family"]
+        before = store.query("family_members", family=family)
+        write = flaky.write_result
+
+        def cut_then_write(result, **kwargs):  # the real relay really cut, at the moment the job writes
+            proxy.cut()
+            return write(result, **kwargs)
+
+        flaky.write_result = cut_then_write  # type: ignore[method-assign]
+        accepted = _upload(client, *_payload(zoo / child), name=child)
+        assert accepted.status_code == 202, accepted.text
+        job = wait_for_job(client, accepted.json()["job_id"])
+        assert job["status"] == "failed" and through_proxy.uri in job["error"], job
+        assert f"the upload {child!r} was not kept" in job["error"]
+    assert not (settings.data_dir / child).exists() and (settings.data_dir / root).is_dir()
+    assert Catalog(settings.data_dir / CATALOG_DIR).ids() == [root]
+    assert store.query("model", id=child) == [] and store.query("family_members", family=family) == before
+    with TestClient(create_app(store, settings)) as client:  # the database back: the same upload again
+        again = _upload(client, *_payload(zoo / child), name=child)
+        assert again.status_code == 202, again.text
+        job = wait_for_job(client, again.json()["job_id"])
+        assert job["status"] == "succeeded", job
+        assert client.get(f"/api/models/{child}/parent").json()["id"] == root
