@@ -37,7 +37,7 @@ class HotReads:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = _HOT.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        hot = _HOT.fullmatch(_route_path(scope)) if scope["type"] == "http" and scope["method"] == "GET" else None
         if hot is None or _EARLIER in hot[1]:
             await self.app(scope, receive, send)
             return
@@ -47,3 +47,10 @@ class HotReads:
         except HeritageError as exc:
             response = error_response(exc)
         await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path as routing sees it: without the ``root_path`` a proxy mounts the app under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root + "/") else path

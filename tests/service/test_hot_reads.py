@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 
-from api.hot_reads import HotReads
+from api.hot_reads import HotReads, _route_path
 from api.main import create_app
 from api.routes.models import RELATIVES
 from heritage.graph import GraphStore
@@ -36,6 +36,14 @@ def test_hot_reads_answer_every_model_as_the_fastapi_routes_do(scanned, store):
     assert got == expected
     statuses = [status for status, _, _ in got]
     assert statuses.count(200) >= len(ids) * len(RELATIVES) and 404 in statuses
+    # Behind a proxy that mounts the service under a prefix (uvicorn --root-path), the same answers.
+    prefixed = [f"/heritage{url}" for url in urls[:8] + urls[-4:]]
+    with TestClient(create_app(store, hot_reads=False), root_path="/heritage") as reference:
+        expected = _answers(reference, prefixed)
+    with TestClient(create_app(store), root_path="/heritage") as mounted:
+        assert _answers(mounted, prefixed) == expected
+    mounted_scope = {"path": "/heritage/api/models/a/children", "root_path": "/heritage"}
+    assert _route_path(mounted_scope) == "/api/models/a/children"  # so the layer, not FastAPI, answered them
     # Not a GET: left to FastAPI, which answers 405 for these paths.
     assert hot.post(f"/api/models/{ids[0]}/children").status_code == 405
 
