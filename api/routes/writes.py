@@ -100,11 +100,14 @@ async def upload(request: Request, settings: Settings, engine: Engine, store: St
     def work() -> dict[str, Any]:
         try:
             outcome = engine.add(model, write=store.write_result)
-        except HeritageError as exc:
+        except Exception as exc:
             if model in engine.catalog:  # its family was written before the failure: it is stored and served
                 raise
             remove_path(settings.data_dir / model)  # refused in full read (NaN weights), or the graph write failed
-            raise UploadNotKeptError(f"{exc} -- the upload {model!r} was not kept; it can be uploaded again") from exc
+            if isinstance(exc, HeritageError):
+                raise UploadNotKeptError(f"{exc} -- the upload {model!r} was not kept; it can be uploaded again") \
+                    from exc
+            raise  # not expected: the job runner logs it with its traceback
         finally:
             _pending.release(sha256, model)
         return outcome.summary()
