@@ -3,9 +3,10 @@
 A real scan of a trained zoo is replicated under fresh ids (``bench.graph_writes.replicate``) to
 the requested size and written to Neo4j. ``heritage serve`` then runs as a child process over that
 database. For a seeded sample of models, each endpoint is called over HTTP (one keep-alive
-connection) and, right beside it, the named queries whose rows the endpoint returns are run with
-the driver from this process; the two alternate which goes first from one sample to the next, so
-machine noise hits both alike. Per endpoint: p50, p95 and mean of each, and the ratio of the
+connection; ``/path/`` goes to another member of the model's family, drawn with the same seed)
+and, right beside it, the named queries whose rows the endpoint returns are run with the driver
+from this process; the two alternate which goes first from one sample to the next, so machine
+noise hits both alike. Per endpoint: p50, p95 and mean of each, and the ratio of the
 medians (API over driver); the target is a ratio of at most 2.
 
 The endpoint is measured with a minimal keep-alive ``http.client`` connection: what the service
@@ -62,13 +63,16 @@ REPO = Path(__file__).resolve().parents[1]
 # Endpoint -> (URL template, the named queries whose rows make up its answer). The driver side runs
 # exactly these; an existence check the route makes besides them counts against the API.
 ENDPOINTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "model": ("/api/models/{id}", ("model",)),
     "ancestors": ("/api/models/{id}/ancestors", ("ancestors",)),
     "descendants": ("/api/models/{id}/descendants", ("descendants",)),
     "lineage": ("/api/models/{id}/lineage", ("model", "ancestors", "descendants")),
     "parent": ("/api/models/{id}/parent", ("parent",)),
     "children": ("/api/models/{id}/children", ("children",)),
+    "path": ("/api/models/{id}/path/{other}", ("path",)),
     "genealogy": ("/api/families/{family}/genealogy", ("family_tree",)),
 }
+Sample = tuple[str, str, str]  # a model, its family, another member of that family (for the path)
 
 
 def _free_port() -> int:
@@ -152,12 +156,13 @@ class _Answer:
 Client = httpx.Client | StdlibClient
 
 
-def _calls(client: Client, store: GraphStore, endpoint: str, model_id: str,
-           family_id: str) -> tuple[Callable[[], int], Callable[[], int]]:
+def _calls(client: Client, store: GraphStore, endpoint: str, model_id: str, family_id: str,
+           other_id: str) -> tuple[Callable[[], int], Callable[[], int]]:
     """(API call, driver call) for one endpoint and model; each returns how many rows it got."""
     template, names = ENDPOINTS[endpoint]
-    url = template.format(id=quote(model_id, safe="/~"), family=quote(family_id, safe="/~:"))
-    params = {"id": model_id, "family": family_id}
+    url = template.format(id=quote(model_id, safe="/~"), family=quote(family_id, safe="/~:"),
+                          other=quote(other_id, safe="/~"))
+    params = {"id": model_id, "family": family_id, "a": model_id, "b": other_id}
     db = store.settings.database
 
     def api() -> int:
@@ -189,7 +194,7 @@ def _timed(call: Callable[[], int]) -> tuple[float, int]:
     return (time.perf_counter() - start) * 1e3, got
 
 
-def measure(client: Client, store: GraphStore, sample: list[tuple[str, str]], warmup: int) -> dict:
+def measure(client: Client, store: GraphStore, sample: list[Sample], warmup: int) -> dict:
     """Per endpoint, API and driver latencies (ms) over ``sample``, interleaved per model.
 
     Each model also times one ``GET /health`` (no database), the HTTP floor the API side pays on
@@ -198,10 +203,10 @@ def measure(client: Client, store: GraphStore, sample: list[tuple[str, str]], wa
     times: dict[str, dict[str, list[float]]] = {e: {"api": [], "driver": []} for e in ENDPOINTS}
     rows: dict[str, list[int]] = {e: [] for e in ENDPOINTS}
     floor: list[float] = []
-    for i, (model_id, family_id) in enumerate(sample[:warmup] + sample):
+    for i, (model_id, family_id, other_id) in enumerate(sample[:warmup] + sample):
         counted = i >= warmup
         for endpoint in ENDPOINTS:
-            api, driver = _calls(client, store, endpoint, model_id, family_id)
+            api, driver = _calls(client, store, endpoint, model_id, family_id, other_id)
             order = [("api", api), ("driver", driver)] if i % 2 == 0 else [("driver", driver), ("api", api)]
             got = {}
             for side, call in order:
@@ -234,7 +239,7 @@ def measure(client: Client, store: GraphStore, sample: list[tuple[str, str]], wa
     return {"endpoints": by_endpoint, "overall": overall}
 
 
-def _measure_lean(port: int, store: GraphStore, sample: list[tuple[str, str]], warmup: int) -> dict:
+def _measure_lean(port: int, store: GraphStore, sample: list[Sample], warmup: int) -> dict:
     lean = StdlibClient(port)
     try:
         return measure(lean, store, sample, warmup)
@@ -265,8 +270,11 @@ def main(argv: list[str] | None = None) -> dict:
     settings = Neo4jSettings.from_env(env)
     result = replicate(Heritage().scan(args.zoo), args.copies)
     family_of = {m.id: m.family for m in result.models}
+    members = {f.id: sorted(f.members) for f in result.families}
     ids = sorted(family_of)
-    sample = [(m, family_of[m]) for m in random.Random(args.seed).sample(ids, min(args.samples, len(ids)))]
+    pick = random.Random(args.seed)
+    sample = [(m, family_of[m], pick.choice([o for o in members[family_of[m]] if o != m] or [m]))
+              for m in pick.sample(ids, min(args.samples, len(ids)))]
     with GraphStore.connect(settings) as store, tempfile.TemporaryDirectory() as tmp:
         _wipe(store)
         store.init_schema()
