@@ -195,7 +195,8 @@ def _timed(call: Callable[[], int]) -> tuple[float, int]:
 
 
 def measure(client: Client, store: GraphStore, sample: list[Sample], warmup: int) -> dict:
-    """Per endpoint, API and driver latencies (ms) over ``sample``, interleaved per model.
+    """Per endpoint, API and driver latencies (ms) over ``sample``, interleaved per model, the
+    endpoints in a fresh seeded order for each model.
 
     Each model also times one ``GET /health`` (no database), the HTTP floor the API side pays on
     top of its queries.
@@ -203,9 +204,12 @@ def measure(client: Client, store: GraphStore, sample: list[Sample], warmup: int
     times: dict[str, dict[str, list[float]]] = {e: {"api": [], "driver": []} for e in ENDPOINTS}
     rows: dict[str, list[int]] = {e: [] for e in ENDPOINTS}
     floor: list[float] = []
+    shuffle = random.Random(0).shuffle
     for i, (model_id, family_id, other_id) in enumerate(sample[:warmup] + sample):
         counted = i >= warmup
-        for endpoint in ENDPOINTS:
+        endpoints = list(ENDPOINTS)
+        shuffle(endpoints)  # a fresh order per sample: no endpoint always follows the same one
+        for endpoint in endpoints:
             api, driver = _calls(client, store, endpoint, model_id, family_id, other_id)
             order = [("api", api), ("driver", driver)] if i % 2 == 0 else [("driver", driver), ("api", api)]
             got = {}
