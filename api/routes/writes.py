@@ -2,9 +2,11 @@
 
 Each checks what it can at once (key, size, format, headers, duplicates, unknown ids) and answers
 with an error or 202 and a job id; the engine's work and the graph write run as a background job
-(``GET /api/jobs/{id}``). A job that fails leaves the graph and the data directory as they were:
-an upload whose rebuild or graph write fails is taken out of the catalog and its files removed
-(unless its family was committed before the failure, when it stays, stored and served).
+(``GET /api/jobs/{id}``). An upload whose rebuild or graph write fails is taken out of the catalog
+and its files removed (unless its family was committed before the failure, when it stays, stored
+and served), so it can be uploaded again. A delete keeps the model's files and catalog entry until
+the graph has been written, and a reprocess or rebuild only rewrites what it read: when one of
+them fails (Neo4j gone), running it again once the database is back finishes it.
 """
 
 from __future__ import annotations
