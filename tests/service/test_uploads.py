@@ -299,3 +299,38 @@ def test_the_database_going_away_during_an_upload_job_keeps_nothing_of_it(store,
         job = wait_for_job(client, again.json()["job_id"])
         assert job["status"] == "succeeded", job
         assert client.get(f"/api/models/{child}/parent").json()["id"] == root
+
+
+def test_a_delete_cut_short_by_the_database_finishes_when_run_again(store, graph_settings, proxy, trained_zoo,
+                                                                     tmp_path: Path):
+    """The relay is cut as the delete job writes the rebuilt family: the job fails naming the server,
+    the files and the catalog entry stay, and the same DELETE once the database is back finishes it."""
+    from heritage.catalog import Catalog
+    from heritage.incremental import CATALOG_DIR
+
+    zoo, truth = trained_zoo
+    root = next(m["id"] for m in truth["models"] if m["parent"] is None)
+    kids = [m["id"] for m in truth["models"] if m["parent"] == root]
+    through_proxy = dataclasses.replace(graph_settings, uri=f"bolt://127.0.0.1:{proxy.port}", retry_seconds=2.0)
+    settings = ServiceSettings(api_key=KEY, data_dir=tmp_path / "data")
+    with GraphStore.connect(through_proxy) as flaky, TestClient(create_app(flaky, settings)) as client:
+        for model in [root, *kids]:
+            accepted = _upload(client, *_payload(zoo / model), name=model)
+            assert wait_for_job(client, accepted.json()["job_id"])["status"] == "succeeded"
+        write = flaky.write_result
+
+        def cut_then_write(result, **kwargs):  # the real relay really cut, at the moment the job writes
+            proxy.cut()
+            return write(result, **kwargs)
+
+        flaky.write_result = cut_then_write  # type: ignore[method-assign]
+        job = wait_for_job(client, client.delete(f"/api/models/{kids[0]}", headers=AUTH).json()["job_id"])
+        assert job["status"] == "failed" and through_proxy.uri in job["error"], job
+    assert (settings.data_dir / kids[0]).is_dir() and kids[0] in Catalog(settings.data_dir / CATALOG_DIR).ids()
+    with TestClient(create_app(store, settings)) as client:  # the database back: the same delete again
+        job = wait_for_job(client, client.delete(f"/api/models/{kids[0]}", headers=AUTH).json()["job_id"])
+        assert job["status"] == "succeeded", job
+        assert client.get(f"/api/models/{kids[0]}").status_code == 404
+        genealogy = client.get(f"/api/families/{client.get(f'/api/models/{root}').json()['family']}/genealogy").json()
+        assert {frozenset((e["parent"], e["child"])) for e in genealogy["edges"]} == {frozenset((root, kids[1]))}
+    assert not (settings.data_dir / kids[0]).exists() and kids[0] not in Catalog(settings.data_dir / CATALOG_DIR).ids()
